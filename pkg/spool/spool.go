@@ -1,0 +1,129 @@
+// Package spool is the collector's durable store of accepted batches: a
+// pkg/queue file whose dedupe index is keyed by (kind, agent id, agent
+// sequence), so a batch is stored once however often an agent re-sends it,
+// and an acknowledgement is only ever given for a record that is on disk.
+//
+// The spool is the source of truth the query index, the live stream and the
+// object-store lander read from; it stores encoded codec bodies and never
+// decodes them itself.
+package spool
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/lightmetrics/lightmetrics/pkg/queue"
+)
+
+// FileName is the spool's bbolt file inside the spool directory.
+const FileName = "spool.db"
+
+// Kind tells which door a record came in by; the two have separate sequence
+// spaces, so they are kept apart in the dedupe index.
+type Kind byte
+
+// Record kinds.
+const (
+	KindAgent       Kind = 'a'
+	KindRemoteWrite Kind = 'r'
+)
+
+// ErrFull means the spool reached its byte cap: the collector must refuse
+// (503) rather than acknowledge.
+var ErrFull = queue.ErrFull
+
+// Options configure a Spool.
+type Options struct {
+	// MaxBytes caps the stored payload bytes; 0 means no cap. At the cap new
+	// records are refused, never old ones dropped: they are acknowledged.
+	MaxBytes int64
+	// LockTimeout bounds the wait for the file lock held by another process.
+	LockTimeout time.Duration
+	// OnCommit is passed to the queue for group-commit metrics.
+	OnCommit func(entries int, took time.Duration)
+}
+
+// Spool is safe for concurrent use.
+type Spool struct {
+	q *queue.Queue
+}
+
+// Open opens or creates the spool in dir.
+func Open(dir string, o Options) (*Spool, error) {
+	lt := o.LockTimeout
+	if lt == 0 {
+		lt = time.Second
+	}
+	q, err := queue.Open(filepath.Join(dir, FileName), queue.Options{
+		LockTimeout: lt,
+		MaxBytes:    o.MaxBytes,
+		OnFull:      queue.RefuseNew,
+		OnCommit:    o.OnCommit,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("spool: open %s: %w", dir, err)
+	}
+	return &Spool{q: q}, nil
+}
+
+// Key is the dedupe identity of a record.
+func Key(kind Kind, agentID string, seq uint64) []byte {
+	k := make([]byte, 0, 1+len(agentID)+1+8)
+	k = append(k, byte(kind))
+	k = append(k, agentID...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, seq)
+}
+
+// Append stores data (an encoded batch) unless (kind, agentID, seq) is
+// already stored; it returns once the record is durable. duplicate reports
+// the second case, with the spool sequence of the stored copy.
+func (s *Spool) Append(ctx context.Context, kind Kind, agentID string, seq uint64, data []byte) (spoolSeq uint64, duplicate bool, err error) {
+	res, err := s.q.Append(ctx, queue.Entry{Data: data, DedupeKey: Key(kind, agentID, seq)})
+	if err != nil {
+		return 0, false, fmt.Errorf("spool: append %s/%d: %w", agentID, seq, err)
+	}
+	return res.Seq, res.Duplicate, nil
+}
+
+// Durable reports whether (kind, agentID, seq) is already stored.
+func (s *Spool) Durable(kind Kind, agentID string, seq uint64) (bool, error) {
+	_, ok, err := s.q.Dedupe(Key(kind, agentID, seq))
+	if err != nil {
+		return false, fmt.Errorf("spool: dedupe lookup %s/%d: %w", agentID, seq, err)
+	}
+	return ok, nil
+}
+
+// Scan calls fn for every stored record from spool sequence from on, in
+// order. data is valid only during fn.
+func (s *Spool) Scan(ctx context.Context, from uint64, fn func(seq uint64, data []byte) error) error {
+	return s.q.Scan(ctx, from, fn)
+}
+
+// Get returns one stored record.
+func (s *Spool) Get(seq uint64) ([]byte, error) { return s.q.Get(seq) }
+
+// State and PutState keep small collector state (landing cursor, ...) in the
+// spool file, atomically with nothing else.
+func (s *Spool) State(bucket, key []byte) ([]byte, error) { return s.q.State(bucket, key) }
+
+// PutState writes small collector state.
+func (s *Spool) PutState(ctx context.Context, kvs ...queue.KV) error {
+	return s.q.PutState(ctx, kvs...)
+}
+
+// Stats returns the spool's counters.
+func (s *Spool) Stats() queue.Stats { return s.q.Stats() }
+
+// Close drains pending appends and closes the file.
+func (s *Spool) Close() error {
+	if err := s.q.Close(); err != nil && !errors.Is(err, queue.ErrClosed) {
+		return fmt.Errorf("spool: close: %w", err)
+	}
+	return nil
+}

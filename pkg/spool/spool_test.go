@@ -1,0 +1,118 @@
+package spool
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+func TestAppendDedupeAcrossReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := []struct {
+		kind    Kind
+		agent   string
+		seq     uint64
+		wantDup bool
+	}{
+		{KindAgent, "a", 1, false},
+		{KindAgent, "a", 1, true},
+		{KindAgent, "b", 1, false},       // other agent, same seq
+		{KindRemoteWrite, "a", 1, false}, // other door, same seq
+		{KindAgent, "a", 2, false},
+		{KindAgent, "a\x00", 1, false}, // agent ids cannot collide through the separator
+	}
+	for i, st := range steps {
+		_, dup, err := s.Append(ctx, st.kind, st.agent, st.seq, []byte(fmt.Sprintf("body-%d", i)))
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if dup != st.wantDup {
+			t.Fatalf("step %d: duplicate=%v, want %v", i, dup, st.wantDup)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, dup, err := s.Append(ctx, KindAgent, "a", 2, []byte("again")); err != nil || !dup {
+		t.Fatalf("after reopen: dup=%v err=%v, want a duplicate", dup, err)
+	}
+	ok, err := s.Durable(KindAgent, "b", 1)
+	if err != nil || !ok {
+		t.Fatalf("Durable(b,1) = %v, %v", ok, err)
+	}
+	ok, err = s.Durable(KindAgent, "b", 2)
+	if err != nil || ok {
+		t.Fatalf("Durable(b,2) = %v, %v, want false", ok, err)
+	}
+	var bodies []string
+	if err := s.Scan(ctx, 0, func(_ uint64, data []byte) error {
+		bodies = append(bodies, string(data))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"body-0", "body-2", "body-3", "body-4", "body-5"}
+	if fmt.Sprint(bodies) != fmt.Sprint(want) {
+		t.Fatalf("stored %v, want %v", bodies, want)
+	}
+}
+
+func TestFullRefusesAndKeepsOld(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir(), Options{MaxBytes: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, _, err := s.Append(ctx, KindAgent, "a", 1, make([]byte, 80)); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = s.Append(ctx, KindAgent, "a", 2, make([]byte, 80))
+	if !errors.Is(err, ErrFull) {
+		t.Fatalf("append over the cap: %v, want ErrFull", err)
+	}
+	if st := s.Stats(); st.Records != 1 {
+		t.Fatalf("records after refusal = %d, want the 1 acknowledged", st.Records)
+	}
+}
+
+func TestConcurrentAppendsStoredOnce(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const agents, seqs = 16, 20
+	var wg sync.WaitGroup
+	for a := 0; a < agents; a++ {
+		for try := 0; try < 2; try++ { // every batch sent twice, concurrently
+			wg.Add(1)
+			go func(a int) {
+				defer wg.Done()
+				for q := 1; q <= seqs; q++ {
+					if _, _, err := s.Append(ctx, KindAgent, fmt.Sprint("agent-", a), uint64(q), []byte("x")); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}(a)
+		}
+	}
+	wg.Wait()
+	if got := s.Stats().Records; got != agents*seqs {
+		t.Fatalf("stored %d records, want %d", got, agents*seqs)
+	}
+}

@@ -1,0 +1,286 @@
+// Package collector wires the collector role: config → spool → ingest
+// listener, private listener, reloads and shutdown. It holds no logic of its
+// own beyond putting pkg/ parts together.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/lightmetrics/lightmetrics/pkg/config"
+	"github.com/lightmetrics/lightmetrics/pkg/dashboards"
+	"github.com/lightmetrics/lightmetrics/pkg/exitcode"
+	"github.com/lightmetrics/lightmetrics/pkg/ingest"
+	"github.com/lightmetrics/lightmetrics/pkg/logging"
+	"github.com/lightmetrics/lightmetrics/pkg/spool"
+	"github.com/lightmetrics/lightmetrics/pkg/tlsutil"
+	"github.com/lightmetrics/lightmetrics/pkg/tokens"
+)
+
+// checked is everything startup needs that check-config validates.
+type checked struct {
+	cfg        *config.Server
+	tokens     *tokens.Table
+	queryToken tokens.Secret
+	dashboards *dashboards.Set
+	tls        *tlsutil.Reloader
+}
+
+// load validates the config and every file it names, exactly as startup
+// does; every failure is a configuration error (exit 2).
+func load(path string) (*checked, error) {
+	cfg, err := config.LoadServer(path)
+	if err != nil {
+		return nil, exitcode.Config(err)
+	}
+	if err := config.CheckFiles(cfg); err != nil {
+		return nil, exitcode.Config(err)
+	}
+	c := &checked{cfg: cfg}
+	if c.tokens, err = tokens.LoadTable(cfg.Ingest.TokenFile); err != nil {
+		return nil, exitcode.Config(fmt.Errorf("%s: ingest.token_file: %w", path, err))
+	}
+	if c.queryToken, err = tokens.LoadSecret(cfg.Query.TokenFile); err != nil {
+		return nil, exitcode.Config(fmt.Errorf("%s: query.token_file: %w", path, err))
+	}
+	if c.dashboards, err = dashboards.Load(cfg.Dashboards.DefinitionFiles, cfg.Dashboards.DefinitionDirs); err != nil {
+		return nil, exitcode.Config(err)
+	}
+	if c.tls, err = tlsutil.ServerConfig(cfg.Ingest.TLS.CertFile, cfg.Ingest.TLS.KeyFile); err != nil {
+		return nil, exitcode.Config(fmt.Errorf("%s: ingest.tls: %w", path, err))
+	}
+	return c, nil
+}
+
+// Check validates server.toml and everything it names without listening,
+// and prints one line on success.
+func Check(_ context.Context, path string, out io.Writer) error {
+	c, err := load(path)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: OK (ingest %s, query %s, acceptance %s, %d agent tokens, %d dashboards)\n",
+		path, c.cfg.Ingest.Listen, c.cfg.Query.Listen, c.cfg.Ingest.Acceptance, c.tokens.Len(), len(c.dashboards.List()))
+	return nil
+}
+
+// Run loads path and serves until ctx ends (SIGINT/SIGTERM in main).
+func Run(ctx context.Context, path string, out io.Writer) error {
+	c, err := load(path)
+	if err != nil {
+		return err
+	}
+	logger := logging.New(os.Stderr, c.cfg.Log.Level, c.cfg.Log.Format)
+	return serve(ctx, path, c, Options{Logger: logger})
+}
+
+// Options tune Serve for callers that embed the collector (the demo, tests).
+type Options struct {
+	Logger *slog.Logger
+	// Ready, when set, is called once both listeners are bound, with their
+	// addresses (useful with port 0).
+	Ready func(ingestAddr, queryAddr net.Addr)
+}
+
+// Serve runs a collector from an already loaded server config until ctx
+// ends; it validates the files the config names first, as Run does.
+func Serve(ctx context.Context, cfg *config.Server, o Options) error {
+	c, err := load(cfg.Path)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg.Path, c, o)
+}
+
+func serve(ctx context.Context, path string, c *checked, o Options) error {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	log := o.Logger
+	cfg := c.cfg
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m := newMetrics(reg)
+
+	sp, err := spool.Open(cfg.Storage.SpoolDir, spool.Options{MaxBytes: cfg.Storage.SpoolMaxBytes, OnCommit: m.observeCommit})
+	if err != nil {
+		return fmt.Errorf("start collector: %w", err)
+	}
+	defer func() {
+		if err := sp.Close(); err != nil {
+			log.Error("close spool", "err", err)
+		}
+	}()
+	m.watchSpool(sp)
+
+	holder := ingest.NewTokenHolder(c.tokens)
+	ing, err := ingest.New(&appender{spool: sp}, holder, ingest.Options{
+		Limits:          cfg.Limits(),
+		MaxBodyBytes:    cfg.Ingest.MaxBodyBytes,
+		MaxDecodedBytes: cfg.Ingest.MaxDecodedBytes,
+		MaxConcurrent:   cfg.Ingest.MaxConcurrentRequests,
+		Logger:          log.With("listener", "ingest"),
+		Registerer:      reg,
+	})
+	if err != nil {
+		return fmt.Errorf("start ingest: %w", err)
+	}
+	defer ing.Close()
+
+	ingestSrv := &http.Server{
+		Handler:           ing,
+		TLSConfig:         c.tls.TLSConfig(),
+		ReadHeaderTimeout: ms(cfg.Ingest.ReadHeaderTimeoutMs),
+		ReadTimeout:       ms(cfg.Ingest.ReadTimeoutMs),
+		WriteTimeout:      ms(cfg.Ingest.WriteTimeoutMs),
+		IdleTimeout:       ms(cfg.Ingest.IdleTimeoutMs),
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	var queryTLS *tlsutil.Reloader
+	if cfg.Query.TLS.Enabled() {
+		if queryTLS, err = tlsutil.ServerConfig(cfg.Query.TLS.CertFile, cfg.Query.TLS.KeyFile); err != nil {
+			return exitcode.Config(fmt.Errorf("%s: query.tls: %w", path, err))
+		}
+	}
+	privateSrv := &http.Server{
+		Handler:           newPrivateMux(c.queryToken, reg),
+		ReadHeaderTimeout: ms(cfg.Ingest.ReadHeaderTimeoutMs),
+		IdleTimeout:       ms(cfg.Ingest.IdleTimeoutMs),
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+	}
+	if queryTLS != nil {
+		privateSrv.TLSConfig = queryTLS.TLSConfig()
+	}
+
+	ingestLn, err := net.Listen("tcp", cfg.Ingest.Listen)
+	if err != nil {
+		return fmt.Errorf("listen ingest %s: %w", cfg.Ingest.Listen, err)
+	}
+	queryLn, err := net.Listen("tcp", cfg.Query.Listen)
+	if err != nil {
+		ingestLn.Close()
+		return fmt.Errorf("listen query %s: %w", cfg.Query.Listen, err)
+	}
+	log.Info("ingest listener", "addr", ingestLn.Addr().String(), "tls", true, "acceptance", cfg.Ingest.Acceptance)
+	log.Info("private listener", "addr", queryLn.Addr().String(), "tls", cfg.Query.TLS.Enabled())
+	if o.Ready != nil {
+		o.Ready(ingestLn.Addr(), queryLn.Addr())
+	}
+
+	var wg sync.WaitGroup
+	errc := make(chan error, 2)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := ingestSrv.ServeTLS(ingestLn, "", ""); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("ingest listener: %w", err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		serve := func() error { return privateSrv.Serve(queryLn) }
+		if queryTLS != nil {
+			serve = func() error { return privateSrv.ServeTLS(queryLn, "", "") }
+		}
+		if err := serve(); !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("private listener: %w", err)
+		}
+	}()
+
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	go c.tls.Watch(runCtx, 30*time.Second)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	var runErr error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			break loop
+		case err := <-errc:
+			runErr = err
+			break loop
+		case <-hup:
+			reload(log, cfg, c.tls, holder)
+			if queryTLS != nil {
+				if err := queryTLS.Reload(); err != nil {
+					log.Error("reload query certificate: keeping the previous one", "err", err)
+				}
+			}
+		}
+	}
+
+	log.Info("shutting down: finishing in-flight requests")
+	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ingestSrv.Shutdown(shutCtx); err != nil {
+		log.Error("ingest shutdown", "err", err)
+	}
+	if err := privateSrv.Shutdown(shutCtx); err != nil {
+		log.Error("private shutdown", "err", err)
+	}
+	wg.Wait()
+	log.Info("stopped", "spool_records", sp.Stats().Records)
+	return runErr
+}
+
+// reload re-reads the token table and the certificate pair; a failure keeps
+// what is in force and says why.
+func reload(log *slog.Logger, cfg *config.Server, r *tlsutil.Reloader, holder *ingest.TokenHolder) {
+	if t, err := tokens.LoadTable(cfg.Ingest.TokenFile); err != nil {
+		log.Error("reload token table: keeping the previous one", "err", err)
+	} else {
+		holder.Store(t)
+		log.Info("reloaded token table", "agents", t.Len())
+	}
+	if err := r.Reload(); err != nil {
+		log.Error("reload certificate: keeping the previous one", "err", err)
+	} else {
+		log.Info("reloaded certificate")
+	}
+}
+
+func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
+
+// appender makes an accepted record durable in the spool.
+type appender struct {
+	spool *spool.Spool
+}
+
+func kindOf(k ingest.RecordKind) spool.Kind {
+	if k == ingest.KindRemoteWrite {
+		return spool.KindRemoteWrite
+	}
+	return spool.KindAgent
+}
+
+func (a *appender) Append(ctx context.Context, rec ingest.Record) (ingest.Result, error) {
+	seq, dup, err := a.spool.Append(ctx, kindOf(rec.Kind), rec.AgentID, rec.Seq, rec.Data)
+	if err != nil {
+		return ingest.Result{}, fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)
+	}
+	return ingest.Result{Duplicate: dup, SpoolSeq: seq}, nil
+}
+
+// Durable lets the ingest handler answer a re-sent batch without decoding it.
+func (a *appender) Durable(_ context.Context, agentID string, seq uint64) (bool, error) {
+	return a.spool.Durable(spool.KindAgent, agentID, seq)
+}

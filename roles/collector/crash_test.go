@@ -1,0 +1,152 @@
+package collector
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lightmetrics/lightmetrics/pkg/codec"
+)
+
+const crashChildEnv = "LIGHTMETRICS_CRASH_CHILD_CONFIG"
+
+// TestHelperCollectorProcess is the child of TestCrashSIGKILLUnderLoad: a
+// collector that prints its ingest address and serves until it is killed.
+func TestHelperCollectorProcess(t *testing.T) {
+	path := os.Getenv(crashChildEnv)
+	if path == "" {
+		t.Skip("helper process for TestCrashSIGKILLUnderLoad; runs only as its child")
+	}
+	c, err := load(path)
+	if err != nil {
+		fmt.Println("LOAD-ERROR", err)
+		os.Exit(3)
+	}
+	err = serve(context.Background(), path, c, Options{Ready: func(in, _ net.Addr) {
+		fmt.Println("READY", in.String())
+	}})
+	fmt.Println("SERVE-ERROR", err)
+	os.Exit(4)
+}
+
+// TestCrashSIGKILLUnderLoad kills the collector with SIGKILL at random
+// moments while 16 agents post batches, restarts it on the same spool, and
+// proves every batch that got a 200 is stored, none twice; a batch whose ack
+// was lost in the kill is answered "duplicate" or "accepted" when re-sent,
+// never stored twice.
+func TestCrashSIGKILLUnderLoad(t *testing.T) {
+	const agents, kills = 16, 12
+	e := newEnv(t, t.TempDir(), agents, "")
+	enc, err := codec.NewEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer enc.Close()
+	rng := rand.New(rand.NewPCG(42, 7))
+
+	// next[id] is the first seq not yet acknowledged: after a kill the agent
+	// re-sends from there, as its queue would.
+	var mu sync.Mutex
+	next := map[string]uint64{}
+	acked := map[string]int{}
+	for id := range e.tokens {
+		next[id] = 1
+	}
+	totalDup := 0
+
+	for round := 0; round <= kills; round++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCollectorProcess$", "-test.v=false")
+		cmd.Env = append(os.Environ(), crashChildEnv+"="+e.serverToml)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		addr := ""
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "READY" {
+				addr = f[1]
+				break
+			} else if len(f) > 0 && strings.HasSuffix(f[0], "ERROR") {
+				t.Fatalf("child: %s", sc.Text())
+			}
+		}
+		if addr == "" {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("round %d: child never became ready", round)
+		}
+		go func() { // keep the pipe drained
+			for sc.Scan() {
+			}
+		}()
+
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for id := range e.tokens {
+			wg.Add(1)
+			go func(id string) {
+				defer wg.Done()
+				c := e.client(t, id, addr)
+				for ctx.Err() == nil {
+					mu.Lock()
+					seq := next[id]
+					mu.Unlock()
+					ack, err := c.Send(ctx, encodeBatch(t, enc, id, seq))
+					if err != nil {
+						return // the collector died: wait for the next round
+					}
+					if ack.Seq != seq || (ack.Status != "accepted" && ack.Status != "duplicate") {
+						t.Errorf("%s seq %d: bad ack %+v", id, seq, ack)
+						return
+					}
+					mu.Lock()
+					if ack.Status == "duplicate" {
+						totalDup++
+					}
+					acked[id]++
+					next[id] = seq + 1
+					mu.Unlock()
+				}
+			}(id)
+		}
+		if round < kills {
+			time.Sleep(time.Duration(50+rng.IntN(350)) * time.Millisecond)
+			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Wait()
+			cancel()
+			wg.Wait()
+		} else {
+			// Last round: a clean stop after some more load.
+			time.Sleep(200 * time.Millisecond)
+			cancel()
+			wg.Wait()
+			cmd.Process.Signal(syscall.SIGKILL)
+			cmd.Wait()
+		}
+	}
+	total := 0
+	for _, n := range acked {
+		total += n
+	}
+	if total < agents*kills {
+		t.Fatalf("only %d batches acknowledged over %d rounds: the load did not run", total, kills)
+	}
+	t.Logf("%d kills, %d batches acknowledged, %d re-sends answered duplicate", kills, total, totalDup)
+	assertSpool(t, e, func(id string) uint64 { return next[id] - 1 })
+}
