@@ -148,7 +148,7 @@ func Check(ctx context.Context, path string, o command.AgentCheckOptions, out io
 		samples += b.SampleCount()
 	}
 	hb := built.Batches[0].Heartbeat
-	fmt.Fprintf(out, "%s: OK agent %s on %s: %d batch(es), %d heartbeat values, %d series, %d samples, %d log records, %d bytes encoded; collected in %s\n",
+	fmt.Fprintf(out, "%s: OK agent %s on %s: %d batch(es), %d heartbeat values, %d series (heartbeat included), %d samples, %d log records, %d bytes encoded; collected in %s\n",
 		path, cfg.AgentID, hb.Hostname, len(built.Batches), len(hb.Values), series, samples, built.Logs, total, built.Snapshot.Took.Round(time.Microsecond))
 	for _, e := range built.Snapshot.Errors {
 		fmt.Fprintf(out, "  note: %v\n", e)

@@ -1,4 +1,4 @@
-package main
+package archtest
 
 import (
 	"encoding/json"
@@ -15,6 +15,7 @@ const module = "github.com/lightmetrics/lightmetrics"
 // into each other, and the pure layers stay pure.
 func TestImportRules(t *testing.T) {
 	cmd := exec.Command("go", "list", "-json=ImportPath,Deps", "./...")
+	cmd.Dir = "../.." // the module root
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
