@@ -9,7 +9,8 @@ cd "$(dirname "$0")/.."
 
 # Debian packages the tests use, as "command:package" pairs.
 NEEDS=(
-	"gcc:gcc" # the race detector needs cgo
+	"gcc:gcc"              # the race detector needs cgo
+	"promtool:prometheus" # promtool queries the collector like a real client
 )
 
 missing=()

@@ -15,5 +15,6 @@ func idOf(fi fs.FileInfo) (fileID, error) {
 	if !ok {
 		return fileID{}, fmt.Errorf("no device/inode for %s", fi.Name())
 	}
-	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil //nolint:unconvert // Dev is int32 on some systems
+	// The conversions matter elsewhere: Dev is int32 on Darwin, for one.
+	return fileID{dev: uint64(st.Dev), ino: uint64(st.Ino)}, nil
 }

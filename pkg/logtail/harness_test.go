@@ -259,3 +259,5 @@ func inputAt(path string, fromStart bool) []Input {
 func tmpFile(t testing.TB, name string) string {
 	return filepath.Join(t.TempDir(), name)
 }
+
+func mkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }

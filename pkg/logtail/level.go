@@ -3,6 +3,8 @@ package logtail
 import (
 	"bytes"
 	"slices"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/lightmetrics/lightmetrics/pkg/batch"
 )
@@ -54,12 +56,14 @@ func detectLevel(b []byte) level {
 		b = b[:levelScanBytes]
 	}
 	for i := 0; i < len(b); {
-		if !isLetter(b[i]) {
+		if !isWordByte(b[i]) {
 			i++
 			continue
 		}
+		// Words are whole runs of letters, digits and '_', so that
+		// INFORMATION or ERR_TIMEOUT are not levels.
 		j := i
-		for j < len(b) && isLetter(b[j]) {
+		for j < len(b) && isWordByte(b[j]) {
 			j++
 		}
 		word := b[i:j]
@@ -96,13 +100,15 @@ func levelAfterKey(b []byte) level {
 		k++
 	}
 	j := k
-	for j < len(b) && isLetter(b[j]) {
+	for j < len(b) && isWordByte(b[j]) {
 		j++
 	}
 	return levelWord(b[k:j])
 }
 
 func isLetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+func isWordByte(c byte) bool { return isLetter(c) || (c >= '0' && c <= '9') || c == '_' }
 
 func isUpper(w []byte) bool {
 	for _, c := range w {
@@ -121,17 +127,23 @@ func isLevelKey(w []byte) bool {
 		return bytes.EqualFold(w, []byte("level"))
 	case 8:
 		return bytes.EqualFold(w, []byte("severity")) || bytes.EqualFold(w, []byte("loglevel"))
+	case 9:
+		return bytes.EqualFold(w, []byte("log_level"))
 	}
 	return false
 }
 
-// levelWord maps a severity word, in any case, to a level.
+// levelWord maps a severity word, in any case, to a level. Words with
+// anything but letters are no severity.
 func levelWord(w []byte) level {
 	if len(w) < 3 || len(w) > 9 {
 		return levelNone
 	}
 	var low [9]byte
 	for i, c := range w {
+		if !isLetter(c) {
+			return levelNone
+		}
 		low[i] = c | 0x20
 	}
 	switch string(low[:len(w)]) { // no allocation: the conversion is only compared
@@ -166,9 +178,9 @@ func newAttrSet(in *input, path, host string) *attrSet {
 	has := func(name string) bool {
 		return slices.ContainsFunc(in.static, func(l batch.Label) bool { return l.Name == name })
 	}
-	base := batch.Labels{{Name: AttrPath, Value: path}}
+	base := batch.Labels{{Name: AttrPath, Value: attrValue(path, true)}}
 	if host != "" && !has(AttrHost) {
-		base = append(base, batch.Label{Name: AttrHost, Value: host})
+		base = append(base, batch.Label{Name: AttrHost, Value: attrValue(host, false)})
 	}
 	base = append(base, in.static...)
 	s := &attrSet{}
@@ -184,4 +196,23 @@ func newAttrSet(in *input, path, host string) *attrSet {
 		s.byLevel[lv] = ls[:len(ls):len(ls)]
 	}
 	return s
+}
+
+// attrValue makes v acceptable to every valid collector: valid UTF-8 and at
+// most MaxAttrValueBytes. A long path keeps its end, which tells files
+// apart, behind a "…"; anything else keeps its start.
+func attrValue(v string, keepEnd bool) string {
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	if len(v) <= MaxAttrValueBytes {
+		return v
+	}
+	if !keepEnd {
+		return v[:cutUTF8([]byte(v), MaxAttrValueBytes)]
+	}
+	const ellipsis = "\u2026"
+	start := len(v) - (MaxAttrValueBytes - len(ellipsis))
+	for start < len(v) && !utf8.RuneStart(v[start]) {
+		start++
+	}
+	return ellipsis + v[start:]
 }

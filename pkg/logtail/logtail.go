@@ -13,6 +13,35 @@
 // Files are identified by device and inode, not by name, which is what lets
 // the tailer tell a rotated file from a new one. There is no goroutine per
 // file: all work happens inside Poll, on the caller's goroutine.
+//
+// # Rotation
+//
+// When a path names a different file than the one being read (rename
+// rotation), the old file is read to its end through the descriptor still
+// open, or found again by device and inode in the same directory, and then
+// the new file is read from its beginning. The same happens after a restart
+// from a stored position. A file shorter than the position, or whose byte
+// before the position is no longer the newline that ended the last line
+// read, was truncated in place (copytruncate) and is read from its
+// beginning. A deleted file is read to its end, then closed.
+//
+// A glob may also match rotated names (app.log*): a rotated file then keeps
+// being followed under its new name from where the old name left it, never
+// reread. Files are never compared by content, though, so a glob must not
+// match the copies copytruncate makes, which are new files.
+//
+// # Known limits
+//
+//   - copytruncate loses what is written between the last Poll before the
+//     copy and the truncation; that is inherent to copytruncate.
+//   - A writer that keeps writing to a renamed file after the tailer has
+//     read it to its end and moved to the new file loses those lines, unless
+//     a glob also matches the rotated name.
+//   - A path rotated twice between two committed Polls (or while the agent
+//     is down) loses the middle file, unless a glob also matches rotated
+//     names: a position names one file per path.
+//   - When more than MaxOpenFiles files are followed, idle ones are closed;
+//     one that is then deleted before it is read again loses its unread end.
 package logtail
 
 import (
@@ -22,8 +51,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/lightmetrics/lightmetrics/pkg/batch"
+	"github.com/lightmetrics/lightmetrics/pkg/limits"
 )
 
 // Defaults applied by New to zero Options fields.
@@ -35,15 +66,23 @@ const (
 	// DefaultMaxOpenFiles bounds the file descriptors the tailer holds.
 	DefaultMaxOpenFiles = 64
 
-	// MaxStaticAttrs is how many attributes an input may add to its records:
-	// with path, host and a detected level a record then never carries more
-	// than MaxRecordAttrs, the collector's floor for labels per record.
-	MaxStaticAttrs = 2
-	// MaxRecordAttrs is the most attributes any record carries.
-	MaxRecordAttrs = 4
-
 	// maxBufferBytes keeps a misconfiguration from allocating absurd buffers.
 	maxBufferBytes = 64 << 20
+)
+
+// Bounds on record attributes.
+const (
+	// MaxStaticAttrs is how many attributes an input may add to its records:
+	// with path, host and a detected level a record then never carries more
+	// than MaxRecordAttrs.
+	MaxStaticAttrs = 2
+	// MaxRecordAttrs is the most attributes any record carries: the
+	// collector's floor for labels per record, so every valid collector
+	// accepts them.
+	MaxRecordAttrs = limits.FloorLabelsPerSeries
+	// MaxAttrValueBytes bounds attribute values (a longer path keeps its
+	// end) to the collector's floor for label values, for the same reason.
+	MaxAttrValueBytes = limits.FloorLabelValueBytes
 )
 
 // Attribute names the tailer sets itself.
@@ -71,10 +110,11 @@ type Input struct {
 	// Attrs are static attributes added to every record, at most
 	// MaxStaticAttrs. A static "host" or "level" overrides the tailer's own.
 	Attrs map[string]string
-	// FromStart reads files that already exist when the input is first
-	// started from their beginning instead of their end. It only matters on
-	// the very first start: later, positions come from Restore, and files
-	// that appear afterwards are always read from their beginning.
+	// FromStart reads the files found when the input first starts (its
+	// first Poll with no stored state) from their beginning instead of just
+	// after their last complete line. Files found later, including on a
+	// restart that restored the input's state, are new and always read
+	// from their beginning; files with a stored position resume from it.
 	FromStart bool
 }
 
@@ -94,7 +134,8 @@ type Options struct {
 	// OnError, when set, receives problems with single files (unreadable,
 	// permission denied). They never fail a Poll: other files go on being
 	// read and the file is retried on the next Poll. The same error for
-	// the same file is reported once until it clears.
+	// the same file is reported once until it clears. It is called from
+	// inside Poll and must not call the Tailer.
 	OnError func(error)
 }
 
@@ -212,8 +253,13 @@ func compileInput(in Input) (*input, error) {
 		return nil, fmt.Errorf("source %q: %d attributes, at most %d", in.Source, len(in.Attrs), MaxStaticAttrs)
 	}
 	for name, value := range in.Attrs {
-		if name == "" || name == AttrPath {
-			return nil, fmt.Errorf("source %q: attribute name %q is reserved or empty", in.Source, name)
+		switch {
+		case name == AttrPath:
+			return nil, fmt.Errorf("source %q: attribute name %q is reserved", in.Source, name)
+		case !validAttrName(name):
+			return nil, fmt.Errorf("source %q: attribute name %q is not a label name of at most %d bytes", in.Source, name, limits.FloorLabelKeyBytes)
+		case len(value) > MaxAttrValueBytes || !utf8.ValidString(value):
+			return nil, fmt.Errorf("source %q: attribute %q: value is not UTF-8 of at most %d bytes", in.Source, name, MaxAttrValueBytes)
 		}
 		ci.static = append(ci.static, batch.Label{Name: name, Value: value})
 	}
@@ -233,6 +279,20 @@ func (in *input) matches(path string) bool {
 		}
 	}
 	return false
+}
+
+// validAttrName accepts the label names every valid collector accepts.
+func validAttrName(s string) bool {
+	if s == "" || len(s) > limits.FloorLabelKeyBytes || strings.HasPrefix(s, "__") {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !isLetter(c) && c != '_' && (i == 0 || c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
 }
 
 func hasMeta(p string) bool { return strings.ContainsAny(p, `*?[\`) }

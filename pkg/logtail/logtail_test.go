@@ -534,6 +534,10 @@ func TestNewValidates(t *testing.T) {
 		{"bad glob", []Input{{Source: "s", Paths: []string{"/var/log/[.log"}}}, Options{}, "syntax error"},
 		{"too many attrs", []Input{{Source: "s", Paths: []string{"/x"}, Attrs: map[string]string{"a": "1", "b": "2", "c": "3"}}}, Options{}, "at most 2"},
 		{"reserved attr", []Input{{Source: "s", Paths: []string{"/x"}, Attrs: map[string]string{"path": "1"}}}, Options{}, "reserved"},
+		{"attr name not a label", []Input{{Source: "s", Paths: []string{"/x"}, Attrs: map[string]string{"my-env": "1"}}}, Options{}, "not a label name"},
+		{"attr name too long", []Input{{Source: "s", Paths: []string{"/x"}, Attrs: map[string]string{"environment_name": "1"}}}, Options{}, "not a label name"},
+		{"attr value too long", []Input{{Source: "s", Paths: []string{"/x"}, Attrs: map[string]string{"env": strings.Repeat("v", 65)}}}, Options{}, "at most 64 bytes"},
+		{"attr value not UTF-8", []Input{{Source: "s", Paths: []string{"/x"}, Attrs: map[string]string{"env": "\xff"}}}, Options{}, "not UTF-8"},
 		{"negative option", []Input{ok}, Options{MaxLineBytes: -1}, "MaxLineBytes"},
 		{"huge chunk", []Input{ok}, Options{ReadChunkBytes: 1 << 30}, "ReadChunkBytes"},
 	}

@@ -42,6 +42,7 @@ type pollRun struct {
 	next       *snapshot
 	now        int64
 	out        []batch.LogRecord
+	maxLines   int
 	works      [][]*work
 	owners     []map[fileID]*work // per input: which path follows a file
 	seen       map[fileID]string  // every file found at a path this Poll
@@ -55,9 +56,13 @@ type pollRun struct {
 // the next, and returns them with a Checkpoint of the positions after them.
 // Every record has TimeNs = now.
 //
+// Messages are valid UTF-8 (bad sequences become U+FFFD) of at most
+// MaxLineBytes. Records of one file share their Attrs slices, which must be
+// treated as read-only. The slice is nil when there is nothing new.
+//
 // Positions do not move until Commit: Polling again without committing
-// returns the same lines. Records of one file share their Attrs slices,
-// which must be treated as read-only.
+// returns the same lines. Only where a newly found file starts is fixed at
+// once, so that lines written after it was first seen are never skipped.
 //
 // Problems with single files never fail Poll (see Options.OnError); it fails
 // only when ctx is done, maxLines is not positive or the tailer is closed.
@@ -84,7 +89,7 @@ func (t *Tailer) Poll(ctx context.Context, maxLines int, now time.Time) ([]batch
 		t:          t,
 		next:       t.cur.clone(),
 		now:        now.UnixNano(),
-		out:        make([]batch.LogRecord, 0, min(maxLines, 256)),
+		maxLines:   maxLines,
 		works:      make([][]*work, n),
 		owners:     make([]map[fileID]*work, n),
 		seen:       map[fileID]string{},

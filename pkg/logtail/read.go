@@ -32,7 +32,10 @@ func (r *pollRun) readLines(w *work, f *os.File, quota int) (emitted int, eof bo
 	id := w.pos.id
 	base, skip := w.pos.off, w.pos.skip // buf[0] is the byte at base
 	fill := 0
-	size := min(chunk, max(4096, quota*firstReadBytesPerLine))
+	size := chunk
+	if quota < chunk/firstReadBytesPerLine {
+		size = min(chunk, max(4096, quota*firstReadBytesPerLine))
+	}
 	for emitted < quota {
 		n, rerr := f.ReadAt(buf[fill:fill+size], base+int64(fill))
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
@@ -114,6 +117,10 @@ func (r *pollRun) emitSpans(w *work, buf []byte, spans []span) {
 	region := string(buf[r0:spans[len(spans)-1].end])
 	for _, s := range spans {
 		line := trimCR(buf[s.start:s.end])
+		if !utf8.Valid(line) {
+			r.emit(w, line, false)
+			continue
+		}
 		trunc := len(line) > r.t.opt.MaxLineBytes
 		if trunc {
 			line = line[:cutUTF8(line, r.t.opt.MaxLineBytes)]
@@ -122,9 +129,18 @@ func (r *pollRun) emitSpans(w *work, buf []byte, spans []span) {
 	}
 }
 
-// emit emits one line that is not in a span, copying it.
+// emit emits one line with its own copy. Lines that are not valid UTF-8
+// (which the codec refuses) get U+FFFD for each bad sequence, and are cut
+// again should the replacements make them longer than MaxLineBytes.
 func (r *pollRun) emit(w *work, line []byte, trunc bool) {
-	r.record(w, string(line), trunc, detectLevel(line))
+	lv := detectLevel(line)
+	if !utf8.Valid(line) {
+		line = bytes.ToValidUTF8(line, []byte("\uFFFD"))
+		if limit := r.t.opt.MaxLineBytes; len(line) > limit {
+			line, trunc = line[:cutUTF8(line, limit)], true
+		}
+	}
+	r.record(w, string(line), trunc, lv)
 }
 
 func (r *pollRun) record(w *work, msg string, trunc bool, lv level) {
@@ -133,6 +149,11 @@ func (r *pollRun) record(w *work, msg string, trunc bool, lv level) {
 	if set == nil {
 		set = newAttrSet(in, w.path, r.t.opt.Hostname)
 		in.attrs[w.path] = set
+	}
+	if r.out == nil {
+		// Sized for a full Poll at once (up to a bound), but only once
+		// there is a line: idle Polls allocate nothing here.
+		r.out = make([]batch.LogRecord, 0, min(r.maxLines, 4096))
 	}
 	r.out = append(r.out, batch.LogRecord{
 		TimeNs:    r.now,

@@ -2,10 +2,10 @@ package logtail
 
 import (
 	"fmt"
-	"slices"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )

@@ -75,7 +75,9 @@ type Checkpoint struct {
 // State returns the keys to persist with the Poll's lines: an encoded
 // position per file whose position changed, and a nil value for every key to
 // delete. The map is the caller's to keep. Store it in the same transaction
-// as the lines, even when the Poll returned no lines.
+// as the lines, even when the Poll returned no lines, in a bucket of its own:
+// keys are "<source>\x00<path>", and "<source>\x00" marks a started input.
+// Values are a versioned binary form of about 15-60 bytes.
 func (c *Checkpoint) State() map[string][]byte {
 	if c == nil {
 		return nil
@@ -88,9 +90,9 @@ func (c *Checkpoint) State() map[string][]byte {
 }
 
 // Commit makes the checkpoint's positions the tailer's own; call it once the
-// lines and State are durable. Checkpoints must be committed in the order
-// Poll returned them: a checkpoint from a Poll that ran before the last
-// Commit is stale and is ignored, so the next Poll rereads from the committed
+// lines and State are durable. Commit the checkpoint of the latest Poll: an
+// older one is stale when a Commit, or a Poll that found a new file, came
+// after it, and is ignored, so the next Poll rereads from the committed
 // positions (lines may repeat; none is lost). Files that no position refers
 // to any more, such as a rotated file read to its end, are closed.
 func (t *Tailer) Commit(c *Checkpoint) {

@@ -205,7 +205,12 @@ func (s *session) restore(t *logtail.Tailer) error {
 	}); err != nil {
 		return fmt.Errorf("read log offsets: %w", err)
 	}
-	return t.Restore(state)
+	// A bad saved position only affects its own file, which falls back to
+	// its input's default start: say so and keep going.
+	if err := t.Restore(state); err != nil {
+		s.log.Warn("some saved log offsets were unusable; those files restart at their input's default", "err", err)
+	}
+	return nil
 }
 
 // drain uploads what is queued and notes the outcome in the heartbeat.
