@@ -79,11 +79,37 @@ func Key(kind Kind, agentID string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-// Append stores data (an encoded batch) unless (kind, agentID, seq) is
-// already stored; it returns once the record is durable. duplicate reports
-// the second case, with the spool sequence of the stored copy.
-func (s *Spool) Append(ctx context.Context, kind Kind, agentID string, seq uint64, data []byte) (spoolSeq uint64, duplicate bool, err error) {
-	res, err := s.q.Append(ctx, queue.Entry{Data: data, DedupeKey: Key(kind, agentID, seq)})
+// recordVersion is the first byte of every spool record: the envelope is
+// version, receive time (8 bytes, big-endian Unix ns), then the codec body.
+// The receive time lives here because the body carries only the agent's
+// clock, and first/last-seen must survive a rebuild after restart.
+const recordVersion = 1
+
+const envelopeBytes = 1 + 8
+
+// ErrBadRecord means a stored record has an envelope this version cannot read.
+var ErrBadRecord = errors.New("spool: unreadable record envelope")
+
+func envelope(receivedNs int64, body []byte) []byte {
+	out := make([]byte, envelopeBytes, envelopeBytes+len(body))
+	out[0] = recordVersion
+	binary.BigEndian.PutUint64(out[1:], uint64(receivedNs))
+	return append(out, body...)
+}
+
+func open(v []byte) (receivedNs int64, body []byte, err error) {
+	if len(v) < envelopeBytes || v[0] != recordVersion {
+		return 0, nil, ErrBadRecord
+	}
+	return int64(binary.BigEndian.Uint64(v[1:])), v[envelopeBytes:], nil
+}
+
+// Append stores body (an encoded batch) received at receivedNs unless
+// (kind, agentID, seq) is already stored; it returns once the record is
+// durable. duplicate reports the second case, with the spool sequence of
+// the stored copy.
+func (s *Spool) Append(ctx context.Context, kind Kind, agentID string, seq uint64, receivedNs int64, body []byte) (spoolSeq uint64, duplicate bool, err error) {
+	res, err := s.q.Append(ctx, queue.Entry{Data: envelope(receivedNs, body), DedupeKey: Key(kind, agentID, seq)})
 	if err != nil {
 		return 0, false, fmt.Errorf("spool: append %s/%d: %w", agentID, seq, err)
 	}
@@ -100,13 +126,30 @@ func (s *Spool) Durable(kind Kind, agentID string, seq uint64) (bool, error) {
 }
 
 // Scan calls fn for every stored record from spool sequence from on, in
-// order. data is valid only during fn.
-func (s *Spool) Scan(ctx context.Context, from uint64, fn func(seq uint64, data []byte) error) error {
-	return s.q.Scan(ctx, from, fn)
+// order, with its receive time and codec body. body is valid only during fn.
+func (s *Spool) Scan(ctx context.Context, from uint64, fn func(seq uint64, receivedNs int64, body []byte) error) error {
+	return s.q.Scan(ctx, from, func(seq uint64, v []byte) error {
+		recv, body, err := open(v)
+		if err != nil {
+			return fmt.Errorf("spool record %d: %w", seq, err)
+		}
+		return fn(seq, recv, body)
+	})
 }
 
-// Get returns one stored record.
-func (s *Spool) Get(seq uint64) ([]byte, error) { return s.q.Get(seq) }
+// Get returns one stored record's receive time and body.
+func (s *Spool) Get(seq uint64) (receivedNs int64, body []byte, err error) {
+	v, err := s.q.Get(seq)
+	if err != nil {
+		return 0, nil, err
+	}
+	return open(v)
+}
+
+// DeleteThrough removes every record up to and including seq (retention).
+func (s *Spool) DeleteThrough(ctx context.Context, seq uint64) (queue.Dropped, error) {
+	return s.q.DeleteThrough(ctx, seq)
+}
 
 // State and PutState keep small collector state (landing cursor, ...) in the
 // spool file, atomically with nothing else.
@@ -126,4 +169,28 @@ func (s *Spool) Close() error {
 		return fmt.Errorf("spool: close: %w", err)
 	}
 	return nil
+}
+
+// errStop ends a scan early.
+var errStop = errors.New("stop")
+
+// ExpireBefore deletes the oldest records received before cutoffNs, up to
+// the first one received at or after it (records are stored in receive
+// order, so one old record behind a newer one waits for the next pass).
+func (s *Spool) ExpireBefore(ctx context.Context, cutoffNs int64) (queue.Dropped, error) {
+	var through uint64
+	err := s.Scan(ctx, 0, func(seq uint64, recv int64, _ []byte) error {
+		if recv >= cutoffNs {
+			return errStop
+		}
+		through = seq
+		return nil
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return queue.Dropped{}, fmt.Errorf("spool: find expired records: %w", err)
+	}
+	if through == 0 {
+		return queue.Dropped{}, nil
+	}
+	return s.DeleteThrough(ctx, through)
 }

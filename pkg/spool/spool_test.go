@@ -29,7 +29,7 @@ func TestAppendDedupeAcrossReopen(t *testing.T) {
 		{KindAgent, "a\x00", 1, false}, // agent ids cannot collide through the separator
 	}
 	for i, st := range steps {
-		_, dup, err := s.Append(ctx, st.kind, st.agent, st.seq, []byte(fmt.Sprintf("body-%d", i)))
+		_, dup, err := s.Append(ctx, st.kind, st.agent, st.seq, int64(1000+i), []byte(fmt.Sprintf("body-%d", i)))
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
@@ -45,7 +45,7 @@ func TestAppendDedupeAcrossReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, dup, err := s.Append(ctx, KindAgent, "a", 2, []byte("again")); err != nil || !dup {
+	if _, dup, err := s.Append(ctx, KindAgent, "a", 2, 1, []byte("again")); err != nil || !dup {
 		t.Fatalf("after reopen: dup=%v err=%v, want a duplicate", dup, err)
 	}
 	ok, err := s.Durable(KindAgent, "b", 1)
@@ -57,13 +57,13 @@ func TestAppendDedupeAcrossReopen(t *testing.T) {
 		t.Fatalf("Durable(b,2) = %v, %v, want false", ok, err)
 	}
 	var bodies []string
-	if err := s.Scan(ctx, 0, func(_ uint64, data []byte) error {
-		bodies = append(bodies, string(data))
+	if err := s.Scan(ctx, 0, func(_ uint64, recv int64, data []byte) error {
+		bodies = append(bodies, fmt.Sprintf("%s@%d", data, recv))
 		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"body-0", "body-2", "body-3", "body-4", "body-5"}
+	want := []string{"body-0@1000", "body-2@1002", "body-3@1003", "body-4@1004", "body-5@1005"}
 	if fmt.Sprint(bodies) != fmt.Sprint(want) {
 		t.Fatalf("stored %v, want %v", bodies, want)
 	}
@@ -76,10 +76,10 @@ func TestFullRefusesAndKeepsOld(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, _, err := s.Append(ctx, KindAgent, "a", 1, make([]byte, 80)); err != nil {
+	if _, _, err := s.Append(ctx, KindAgent, "a", 1, 0, make([]byte, 70)); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = s.Append(ctx, KindAgent, "a", 2, make([]byte, 80))
+	_, _, err = s.Append(ctx, KindAgent, "a", 2, 0, make([]byte, 70))
 	if !errors.Is(err, ErrFull) {
 		t.Fatalf("append over the cap: %v, want ErrFull", err)
 	}
@@ -103,7 +103,7 @@ func TestConcurrentAppendsStoredOnce(t *testing.T) {
 			go func(a int) {
 				defer wg.Done()
 				for q := 1; q <= seqs; q++ {
-					if _, _, err := s.Append(ctx, KindAgent, fmt.Sprint("agent-", a), uint64(q), []byte("x")); err != nil {
+					if _, _, err := s.Append(ctx, KindAgent, fmt.Sprint("agent-", a), uint64(q), 0, []byte("x")); err != nil {
 						t.Error(err)
 						return
 					}
@@ -114,5 +114,42 @@ func TestConcurrentAppendsStoredOnce(t *testing.T) {
 	wg.Wait()
 	if got := s.Stats().Records; got != agents*seqs {
 		t.Fatalf("stored %d records, want %d", got, agents*seqs)
+	}
+}
+
+func TestUnreadableEnvelopeIsAnError(t *testing.T) {
+	if _, _, err := open([]byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 'x'}); !errors.Is(err, ErrBadRecord) {
+		t.Fatalf("unknown version: %v", err)
+	}
+	if _, _, err := open([]byte{recordVersion, 1, 2}); !errors.Is(err, ErrBadRecord) {
+		t.Fatalf("short envelope: %v", err)
+	}
+	recv, body, err := open(envelope(-5, []byte("b")))
+	if err != nil || recv != -5 || string(body) != "b" {
+		t.Fatalf("round trip: %d %q %v", recv, body, err)
+	}
+}
+
+func TestExpireBefore(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(t.TempDir(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for i, recv := range []int64{10, 20, 30, 40} {
+		if _, _, err := s.Append(ctx, KindAgent, "a", uint64(i+1), recv, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := s.ExpireBefore(ctx, 30)
+	if err != nil || d.Records != 2 {
+		t.Fatalf("expire: %+v %v, want 2 records", d, err)
+	}
+	if st := s.Stats(); st.Records != 2 || st.FirstSeq != 3 {
+		t.Fatalf("after expiry: %+v", st)
+	}
+	if d, err := s.ExpireBefore(ctx, 5); err != nil || d.Records != 0 {
+		t.Fatalf("nothing to expire: %+v %v", d, err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/lightmetrics/lightmetrics/pkg/codec"
 	"github.com/lightmetrics/lightmetrics/pkg/config"
 	"github.com/lightmetrics/lightmetrics/pkg/dashboards"
 	"github.com/lightmetrics/lightmetrics/pkg/exitcode"
@@ -127,8 +128,26 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 	}()
 	m.watchSpool(sp)
 
+	dec, err := codec.NewDecoder(readerCaps(cfg))
+	if err != nil {
+		return fmt.Errorf("start collector: %w", err)
+	}
+	defer dec.Close()
+	rd, err := newReaders(cfg, sp, dec, reg, log)
+	if err != nil {
+		return fmt.Errorf("start query: %w", err)
+	}
+	defer rd.hub.Close()
+	rebuildStart := time.Now()
+	n, err := rd.follower.CatchUp(ctx)
+	if err != nil {
+		return fmt.Errorf("rebuild query indexes from the spool: %w", err)
+	}
+	log.Info("rebuilt query indexes from the spool", "batches", n, "series", rd.series.Stats().Series,
+		"log_records", rd.logs.Stats().Records, "took", time.Since(rebuildStart).Round(time.Millisecond))
+
 	holder := ingest.NewTokenHolder(c.tokens)
-	ing, err := ingest.New(&appender{spool: sp}, holder, ingest.Options{
+	ing, err := ingest.New(&appender{spool: sp, nudge: rd.follower.Nudge}, holder, ingest.Options{
 		Limits:          cfg.Limits(),
 		MaxBodyBytes:    cfg.Ingest.MaxBodyBytes,
 		MaxDecodedBytes: cfg.Ingest.MaxDecodedBytes,
@@ -158,7 +177,7 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 		}
 	}
 	privateSrv := &http.Server{
-		Handler:           newPrivateMux(c.queryToken, reg),
+		Handler:           newPrivateMux(c.queryToken, reg, rd),
 		ReadHeaderTimeout: ms(cfg.Ingest.ReadHeaderTimeoutMs),
 		IdleTimeout:       ms(cfg.Ingest.IdleTimeoutMs),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -205,6 +224,12 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 	runCtx, stopRun := context.WithCancel(ctx)
 	defer stopRun()
 	go c.tls.Watch(runCtx, 30*time.Second)
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); rd.follower.Run(runCtx) }()
+	go func() { defer bg.Done(); rd.retain(runCtx, sp, cfg.Storage.Retention(), log) }()
+	defer bg.Wait()
+	defer stopRun()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -229,6 +254,9 @@ loop:
 	}
 
 	log.Info("shutting down: finishing in-flight requests")
+	// Live streams never finish by themselves: end them first so Shutdown
+	// only waits for real requests.
+	rd.hub.Close()
 	shutCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := ingestSrv.Shutdown(shutCtx); err != nil {
@@ -263,6 +291,7 @@ func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 // appender makes an accepted record durable in the spool.
 type appender struct {
 	spool *spool.Spool
+	nudge func() // tells the readers' follower the spool grew
 }
 
 func kindOf(k ingest.RecordKind) spool.Kind {
@@ -273,9 +302,12 @@ func kindOf(k ingest.RecordKind) spool.Kind {
 }
 
 func (a *appender) Append(ctx context.Context, rec ingest.Record) (ingest.Result, error) {
-	seq, dup, err := a.spool.Append(ctx, kindOf(rec.Kind), rec.AgentID, rec.Seq, rec.Data)
+	seq, dup, err := a.spool.Append(ctx, kindOf(rec.Kind), rec.AgentID, rec.Seq, rec.ReceivedNs, rec.Data)
 	if err != nil {
 		return ingest.Result{}, fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)
+	}
+	if !dup && a.nudge != nil {
+		a.nudge()
 	}
 	return ingest.Result{Duplicate: dup, SpoolSeq: seq}, nil
 }
@@ -283,4 +315,19 @@ func (a *appender) Append(ctx context.Context, rec ingest.Record) (ingest.Result
 // Durable lets the ingest handler answer a re-sent batch without decoding it.
 func (a *appender) Durable(_ context.Context, agentID string, seq uint64) (bool, error) {
 	return a.spool.Durable(spool.KindAgent, agentID, seq)
+}
+
+// readerCaps bounds the readers' decoder: never tighter than what ingest
+// accepts under this config, so everything acknowledged can be read back.
+func readerCaps(cfg *config.Server) codec.Caps {
+	c := codec.DefaultCaps()
+	c.MaxEncodedBytes = max(c.MaxEncodedBytes, int(cfg.Ingest.MaxBodyBytes))
+	c.MaxDecodedBytes = max(c.MaxDecodedBytes, int(cfg.Ingest.MaxDecodedBytes))
+	c.MaxSamples = max(c.MaxSamples, int(cfg.Ingest.MaxDecodedBytes/8))
+	c.MaxSeries = max(c.MaxSeries, cfg.Ingest.MaxSeriesPerBatch)
+	c.MaxLabels = max(c.MaxLabels, cfg.Ingest.MaxLabelsPerSeries+1)
+	c.MaxStringBytes = max(c.MaxStringBytes, cfg.Ingest.MaxLabelValueBytes, cfg.Ingest.MaxLogMessageBytes, cfg.Ingest.MaxLabelKeyBytes)
+	c.MaxLogs = max(c.MaxLogs, cfg.Ingest.MaxLogsPerBatch)
+	c.MaxAlerts = max(c.MaxAlerts, cfg.Ingest.MaxAlertsPerBatch)
+	return c
 }

@@ -200,7 +200,7 @@ func assertSpool(t *testing.T, e *env, want func(id string) uint64) {
 	}
 	defer dec.Close()
 	seen := map[string]int{}
-	err = sp.Scan(context.Background(), 0, func(_ uint64, data []byte) error {
+	err = sp.Scan(context.Background(), 0, func(_ uint64, _ int64, data []byte) error {
 		b, err := dec.Decode(data)
 		if err != nil {
 			return err

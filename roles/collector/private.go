@@ -13,8 +13,10 @@ import (
 
 // newPrivateMux is the private listener: /healthz open, everything else
 // behind the query token.
-func newPrivateMux(token httpauth.Verifier, reg *prometheus.Registry) http.Handler {
+func newPrivateMux(token httpauth.Verifier, reg *prometheus.Registry, rd *readers) http.Handler {
 	mux := http.NewServeMux()
+	guard := func(h http.Handler) http.Handler { return httpauth.Require(token, h) }
+	rd.mount(mux, guard)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
