@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 
+	"github.com/lightmetrics/lightmetrics/pkg/atomicfile"
 	"github.com/lightmetrics/lightmetrics/pkg/tlsutil"
 	"github.com/lightmetrics/lightmetrics/pkg/tokens"
 )
@@ -142,42 +142,10 @@ func touch(path string) error {
 	return nil
 }
 
-// writeFileAtomic replaces path with data: a synced temporary file in the
-// same directory renamed over it, so a reader or a crash sees the old file
-// or the new one, never a mix. The temporary file starts 0600, so a secret
-// is never briefly readable by others.
+// writeFileAtomic replaces path with data; see atomicfile.Write.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("demoprep: write %s: %w", path, err)
-	}
-	name := tmp.Name()
-	fail := func(err error) error {
-		_ = tmp.Close()
-		_ = os.Remove(name)
-		return fmt.Errorf("demoprep: write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		_ = os.Remove(name)
-		return fmt.Errorf("demoprep: write %s: %w", path, err)
-	}
-	if err := os.Rename(name, path); err != nil {
-		_ = os.Remove(name)
-		return fmt.Errorf("demoprep: write %s: %w", path, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync() // make the rename durable; best effort
-		_ = d.Close()
+	if err := atomicfile.Write(path, data, perm); err != nil {
+		return fmt.Errorf("demoprep: %w", err)
 	}
 	return nil
 }

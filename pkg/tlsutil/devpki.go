@@ -13,8 +13,9 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"path/filepath"
 	"time"
+
+	"github.com/lightmetrics/lightmetrics/pkg/atomicfile"
 )
 
 // The development PKI below exists for the lab demo only: short-lived, ECDSA
@@ -213,39 +214,8 @@ func WritePEM(path string, perm os.FileMode, blocks ...*pem.Block) error {
 	for _, b := range blocks {
 		data = append(data, pem.EncodeToMemory(b)...)
 	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("tlsutil: write %s: %w", path, err)
-	}
-	tmpName := tmp.Name()
-	fail := func(err error) error {
-		_ = tmp.Close()
-		_ = os.Remove(tmpName)
-		return fmt.Errorf("tlsutil: write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fail(err)
-	}
-	if err := tmp.Close(); err != nil {
-		_ = os.Remove(tmpName)
-		return fmt.Errorf("tlsutil: write %s: %w", path, err)
-	}
-	if err := os.Rename(tmpName, path); err != nil {
-		_ = os.Remove(tmpName)
-		return fmt.Errorf("tlsutil: write %s: %w", path, err)
-	}
-	// Make the rename itself durable; a failure here is not worth failing a
-	// write that is already visible.
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
+	if err := atomicfile.Write(path, data, perm); err != nil {
+		return fmt.Errorf("tlsutil: %w", err)
 	}
 	return nil
 }

@@ -225,6 +225,28 @@ func (s *session) drain(ctx context.Context, ship *shipper.Shipper) (uplink.Repo
 	return rep, err
 }
 
+// start builds the collecting parts and opens the queue, with the log
+// tailer put back at its saved offsets: what once and daemon share.
+func start(cfg *config.Agent, log *slog.Logger) (*parts, *session, error) {
+	p, err := newParts(cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := openSession(cfg, log)
+	if err != nil {
+		p.close()
+		return nil, nil, err
+	}
+	if p.tailer != nil {
+		if err := s.restore(p.tailer); err != nil {
+			s.close()
+			p.close()
+			return nil, nil, err
+		}
+	}
+	return p, s, nil
+}
+
 func logger(cfg *config.Agent) *slog.Logger {
 	return logging.New(os.Stderr, cfg.Log.Level, cfg.Log.Format)
 }
@@ -236,22 +258,12 @@ func Once(ctx context.Context, path string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := logger(cfg)
-	p, err := newParts(cfg, log)
+	p, s, err := start(cfg, logger(cfg))
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	s, err := openSession(cfg, log)
-	if err != nil {
-		return err
-	}
 	defer s.close()
-	if p.tailer != nil {
-		if err := s.restore(p.tailer); err != nil {
-			return err
-		}
-	}
 	seqs, err := p.ship.Cycle(ctx, s.q)
 	if err != nil {
 		return err
@@ -304,21 +316,12 @@ func Daemon(ctx context.Context, path string, out io.Writer) error {
 // it in-process). Collection and upload run side by side: a slow or absent
 // collector never delays collection; batches wait in the queue.
 func RunDaemon(ctx context.Context, cfg *config.Agent, log *slog.Logger) error {
-	p, err := newParts(cfg, log)
+	p, s, err := start(cfg, log)
 	if err != nil {
 		return err
 	}
 	defer p.close()
-	s, err := openSession(cfg, log)
-	if err != nil {
-		return err
-	}
 	defer s.close()
-	if p.tailer != nil {
-		if err := s.restore(p.tailer); err != nil {
-			return err
-		}
-	}
 	log.Info("agent started", "agent_id", cfg.AgentID, "interval", cfg.Interval(), "endpoints", len(cfg.Endpoints), "queued", s.q.Stats().Records)
 
 	kick := make(chan struct{}, 1)
