@@ -7,16 +7,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages the tests use, as "command:package" pairs.
+# Debian packages the tests use, as "command:package" pairs (a command that
+# starts with / is a file the package installs).
 NEEDS=(
 	"gcc:gcc"              # the race detector needs cgo
 	"promtool:prometheus" # promtool queries the collector like a real client
+	"chromium:chromium"   # the console is tested in headless Chromium
+	"/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf:fonts-liberation" # Chromium only recommends a font
 )
 
 missing=()
 for pair in "${NEEDS[@]}"; do
 	cmd=${pair%%:*} pkg=${pair#*:}
-	command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+	case $cmd in
+	/*) [ -e "$cmd" ] || missing+=("$pkg") ;;
+	*) command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg") ;;
+	esac
 done
 if ((${#missing[@]})); then
 	echo "test.sh: installing ${missing[*]}"

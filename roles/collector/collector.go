@@ -177,7 +177,7 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 		}
 	}
 	privateSrv := &http.Server{
-		Handler:           newPrivateMux(c.queryToken, reg, rd),
+		Handler:           newPrivateMux(c.queryToken, reg, rd, c.dashboards),
 		ReadHeaderTimeout: ms(cfg.Ingest.ReadHeaderTimeoutMs),
 		IdleTimeout:       ms(cfg.Ingest.IdleTimeoutMs),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),

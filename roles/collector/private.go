@@ -7,22 +7,31 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/lightmetrics/lightmetrics/console"
+	"github.com/lightmetrics/lightmetrics/pkg/dashboards"
 	"github.com/lightmetrics/lightmetrics/pkg/httpauth"
 	"github.com/lightmetrics/lightmetrics/pkg/spool"
 )
 
 // newPrivateMux is the private listener: /healthz open, everything else
 // behind the query token.
-func newPrivateMux(token httpauth.Verifier, reg *prometheus.Registry, rd *readers) http.Handler {
+func newPrivateMux(token httpauth.Verifier, reg *prometheus.Registry, rd *readers, dash *dashboards.Set) http.Handler {
 	mux := http.NewServeMux()
 	guard := func(h http.Handler) http.Handler { return httpauth.Require(token, h) }
 	rd.mount(mux, guard)
+	dh := dashboards.NewHandler(dash)
+	mux.Handle(dashboards.Path, guard(dh))
+	mux.Handle(dashboards.Path+"/", guard(dh))
+	// Everything else under /api/ needs the token even to learn it is 404.
+	mux.Handle("/api/", guard(http.NotFoundHandler()))
+	// The console's static files carry no data: they are served without the
+	// token, and the console asks for it before calling the API.
+	mux.Handle("/", console.Handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.Handle("GET /metrics", httpauth.Require(token, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})))
-	mux.Handle("/", httpauth.Require(token, http.NotFoundHandler()))
 	return mux
 }
 

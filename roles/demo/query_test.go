@@ -107,12 +107,26 @@ func TestQueryEndToEnd(t *testing.T) {
 	// Every private route but /healthz needs the query token.
 	for _, p := range []string{"/metrics", "/api/v1/query?query=up", "/api/v1/query_range?query=up&start=0&end=1&step=1",
 		"/api/v1/series?match[]=up", "/api/v1/labels", "/api/v1/label/agent/values", "/api/v1/agents",
-		"/api/v1/logs", "/api/v1/alerts", "/api/v1/live"} {
+		"/api/v1/logs", "/api/v1/alerts", "/api/v1/live", "/api/v1/dashboards", "/api/v1/dashboards/host-detail",
+		"/api/v1/no-such-route"} {
 		for _, tok := range []string{"", "wrong-token-wrong-token"} {
 			if code, _ := r.get(t, p, tok); code != http.StatusUnauthorized {
 				t.Errorf("%s with token %q: %d, want 401", p, tok, code)
 			}
 		}
+	}
+
+	// The console's static files need no token and carry the CSP.
+	resp0, err := http.Get(r.query + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp0.Body.Close()
+	if resp0.StatusCode != 200 || !strings.Contains(resp0.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Fatalf("console: %d, CSP %q", resp0.StatusCode, resp0.Header.Get("Content-Security-Policy"))
+	}
+	if code, body := r.get(t, "/api/v1/dashboards/host-detail", r.token); code != 200 || !strings.Contains(string(body), "host-detail") {
+		t.Fatalf("dashboard: %d %.200s", code, body)
 	}
 
 	// The live stream, opened before the line is written.
