@@ -5,6 +5,7 @@ package httpauth
 import (
 	"net/http"
 	"strings"
+	"sync/atomic"
 )
 
 // Verifier checks a presented token in constant time; tokens.Secret is one.
@@ -39,3 +40,24 @@ func Require(v Verifier, next http.Handler) http.Handler {
 		next.ServeHTTP(w, r)
 	})
 }
+
+// Holder is a Verifier whose secret can be replaced while requests are
+// served (SIGHUP token rotation), without a lock on the request path.
+type Holder struct {
+	p atomic.Pointer[box]
+}
+
+type box struct{ v Verifier }
+
+// NewHolder returns a Holder verifying against v.
+func NewHolder(v Verifier) *Holder {
+	h := &Holder{}
+	h.Store(v)
+	return h
+}
+
+// Store replaces the verifier.
+func (h *Holder) Store(v Verifier) { h.p.Store(&box{v: v}) }
+
+// Equal checks candidate against the current verifier.
+func (h *Holder) Equal(candidate string) bool { return h.p.Load().v.Equal(candidate) }

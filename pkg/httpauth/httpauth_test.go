@@ -48,3 +48,14 @@ func TestRequire(t *testing.T) {
 		})
 	}
 }
+
+func TestHolderSwaps(t *testing.T) {
+	h := NewHolder(secret("old-token-old-token"))
+	if !h.Equal("old-token-old-token") || h.Equal("new-token-new-token") {
+		t.Fatal("holder does not verify against the first secret")
+	}
+	h.Store(secret("new-token-new-token"))
+	if h.Equal("old-token-old-token") || !h.Equal("new-token-new-token") {
+		t.Fatal("holder did not switch to the new secret")
+	}
+}

@@ -130,7 +130,7 @@ func encodeDead(now time.Time, reason string, record []byte) []byte {
 	return v
 }
 
-func initLayout(tx *bolt.Tx) error {
+func initLayout(tx *bolt.Tx, firstSeq uint64) error {
 	for _, name := range []string{bucketRecords, bucketMeta, bucketDedupe, bucketDedupeSeq, bucketDead, bucketState} {
 		if _, err := tx.CreateBucketIfNotExists([]byte(name)); err != nil {
 			return fmt.Errorf("create bucket %s: %w", name, err)
@@ -140,6 +140,12 @@ func initLayout(tx *bolt.Tx) error {
 	v := meta.Get([]byte(metaFormat))
 	switch {
 	case v == nil:
+		// A new file: sequence numbers start after firstSeq.
+		if firstSeq > 0 {
+			if err := meta.Put([]byte(metaSeq), seqKey(firstSeq)); err != nil {
+				return err
+			}
+		}
 		return meta.Put([]byte(metaFormat), seqKey(formatVersion))
 	case len(v) != 8:
 		return fmt.Errorf("%w: meta format value of %d bytes", ErrCorrupt, len(v))

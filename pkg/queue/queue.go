@@ -83,6 +83,11 @@ type Options struct {
 	// NoSync skips fsync on commit. Only for tests and benchmarks: a crash of
 	// the machine can then lose acknowledged records.
 	NoSync bool
+	// FirstSeq, when the file is created, makes sequence numbers start
+	// after it; an existing file keeps its own. The agent sets it from the
+	// clock so a queue file lost or restored from an old backup never
+	// reuses sequence numbers the collector already stored.
+	FirstSeq uint64
 	// OnCommit, when set, is called by the committer after every successful
 	// group commit with the number of appends in the group and how long the
 	// transaction (including fsync) took, e.g. to feed histograms. It runs on
@@ -188,7 +193,7 @@ func Open(path string, o Options) (*Queue, error) {
 	}
 	var snap snapshot
 	err = db.Update(func(tx *bolt.Tx) error {
-		if err := initLayout(tx); err != nil {
+		if err := initLayout(tx, o.FirstSeq); err != nil {
 			return err
 		}
 		w, err := beginWrite(tx)

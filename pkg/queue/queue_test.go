@@ -343,3 +343,26 @@ func TestOpenCreatesPrivateFiles(t *testing.T) {
 		t.Error("negative cap accepted")
 	}
 }
+
+func TestFirstSeqAppliesToNewFilesOnly(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "q.db")
+	q, err := Open(path, Options{FirstSeq: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := q.Append(ctx, Entry{Data: []byte("a")})
+	if err != nil || res.Seq != 1001 {
+		t.Fatalf("first append: seq %d, %v; want 1001", res.Seq, err)
+	}
+	q.Close()
+	q, err = Open(path, Options{FirstSeq: 5000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	res, err = q.Append(ctx, Entry{Data: []byte("b")})
+	if err != nil || res.Seq != 1002 {
+		t.Fatalf("append after reopen: seq %d, %v; want 1002 (an existing file keeps its sequence)", res.Seq, err)
+	}
+}

@@ -141,7 +141,9 @@ func classifyStatus(endpoint string, code int, reason string, retry time.Duratio
 			err = errors.New(reason)
 		}
 		return &TransientError{Endpoint: endpoint, StatusCode: code, RetryAfter: retry, Err: err}
-	case code == http.StatusUnauthorized, code == http.StatusNotFound, code == http.StatusMethodNotAllowed,
+	// 401 and 403 mean this agent's token or agent_id is wrong: every batch
+	// would get the same answer, so none is moved aside.
+	case code == http.StatusUnauthorized, code == http.StatusForbidden, code == http.StatusNotFound, code == http.StatusMethodNotAllowed,
 		code == http.StatusProxyAuthRequired, code == http.StatusUnsupportedMediaType,
 		code == http.StatusUpgradeRequired, code >= 300 && code < 400:
 		return &SetupError{Endpoint: endpoint, StatusCode: code, Reason: reason}

@@ -293,8 +293,17 @@ func TestDrain(t *testing.T) {
 		},
 		{name: "400 moved aside", script: refuse(400), want: Report{Sent: 2, MovedAside: 1, MovedAsideSeqs: []uint64{2}, Bytes: 14},
 			wantDead: map[uint64]string{2: "HTTP 400 Bad Request: max_series_per_batch"}, wantReqs: 3},
-		{name: "403 moved aside", script: refuse(403), want: Report{Sent: 2, MovedAside: 1, MovedAsideSeqs: []uint64{2}, Bytes: 14},
-			wantDead: map[uint64]string{2: "HTTP 403 Forbidden"}, wantReqs: 3},
+		{
+			// The token belongs to another agent_id: every batch would be
+			// refused, so nothing is moved aside.
+			name:        "403 keeps everything and stops",
+			script:      func(uint64, int64) reply { return reply{code: 403, body: "token is for another agent"} },
+			wantErr:     IsSetup,
+			wantErrText: "HTTP 403 Forbidden",
+			wantLeft:    []uint64{1, 2, 3},
+			wantReqs:    1,
+			wantSleeps:  []time.Duration{},
+		},
 		{name: "413 moved aside", script: refuse(413), want: Report{Sent: 2, MovedAside: 1, MovedAsideSeqs: []uint64{2}, Bytes: 14},
 			wantDead: map[uint64]string{2: "HTTP 413"}, wantReqs: 3},
 		{name: "422 moved aside", script: refuse(422), want: Report{Sent: 2, MovedAside: 1, MovedAsideSeqs: []uint64{2}, Bytes: 14},
@@ -717,9 +726,9 @@ func TestDelayBounds(t *testing.T) {
 
 func TestClassifyStatus(t *testing.T) {
 	codes := map[string][]int{
-		"permanent": {400, 402, 403, 409, 410, 411, 413, 422, 431, 451},
+		"permanent": {400, 402, 409, 410, 411, 413, 422, 431, 451},
 		"transient": {408, 429, 500, 502, 503, 504, 507},
-		"setup":     {301, 302, 307, 308, 401, 404, 405, 407, 415, 426},
+		"setup":     {301, 302, 307, 308, 401, 403, 404, 405, 407, 415, 426},
 	}
 	for want, list := range codes {
 		for _, code := range list {

@@ -10,7 +10,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/lightmetrics/lightmetrics/pkg/codec"
@@ -182,6 +184,11 @@ func openSession(cfg *config.Agent, log *slog.Logger) (*session, error) {
 	}
 	q, err := queue.Open(filepath.Join(cfg.QueueDir, QueueFileName), queue.Options{
 		MaxRecords: cfg.QueueMaxBatches, MaxBytes: cfg.QueueMaxBytes, OnFull: queue.DropOldest,
+		// A new queue file numbers its batches from the clock, so an agent
+		// whose queue was lost or restored from a backup never reuses a
+		// sequence number the collector has stored (it would be answered
+		// "duplicate" and its data silently dropped).
+		FirstSeq: uint64(time.Now().UnixMicro()),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open queue: %w", err)
@@ -322,6 +329,8 @@ func RunDaemon(ctx context.Context, cfg *config.Agent, log *slog.Logger) error {
 	}
 	defer p.close()
 	defer s.close()
+	// The agent has nothing to reload; a stray SIGHUP must not kill it.
+	signal.Ignore(syscall.SIGHUP)
 	log.Info("agent started", "agent_id", cfg.AgentID, "interval", cfg.Interval(), "endpoints", len(cfg.Endpoints), "queued", s.q.Stats().Records)
 
 	kick := make(chan struct{}, 1)

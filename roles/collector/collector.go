@@ -24,6 +24,7 @@ import (
 	"github.com/lightmetrics/lightmetrics/pkg/config"
 	"github.com/lightmetrics/lightmetrics/pkg/dashboards"
 	"github.com/lightmetrics/lightmetrics/pkg/exitcode"
+	"github.com/lightmetrics/lightmetrics/pkg/httpauth"
 	"github.com/lightmetrics/lightmetrics/pkg/ingest"
 	"github.com/lightmetrics/lightmetrics/pkg/logging"
 	"github.com/lightmetrics/lightmetrics/pkg/spool"
@@ -49,6 +50,12 @@ func load(path string) (*checked, error) {
 	}
 	if err := config.CheckFiles(cfg); err != nil {
 		return nil, exitcode.Config(err)
+	}
+	if cfg.Ingest.Acceptance == config.AcceptS3Manifest {
+		// Acknowledging from the local spool while claiming s3_manifest
+		// would break the promise that the manifest is part of the ack.
+		return nil, exitcode.Config(fmt.Errorf("%s: ingest.acceptance: %q is not available in this build: object-store landing is not built yet (see docs/limitations.md); use %q",
+			path, config.AcceptS3Manifest, config.AcceptLocalSpool))
 	}
 	c := &checked{cfg: cfg}
 	if c.tokens, err = tokens.LoadTable(cfg.Ingest.TokenFile); err != nil {
@@ -170,6 +177,7 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	query := httpauth.NewHolder(c.queryToken)
 	var queryTLS *tlsutil.Reloader
 	if cfg.Query.TLS.Enabled() {
 		if queryTLS, err = tlsutil.ServerConfig(cfg.Query.TLS.CertFile, cfg.Query.TLS.KeyFile); err != nil {
@@ -177,7 +185,7 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 		}
 	}
 	privateSrv := &http.Server{
-		Handler:           newPrivateMux(c.queryToken, reg, rd, c.dashboards),
+		Handler:           newPrivateMux(query, reg, rd, c.dashboards),
 		ReadHeaderTimeout: ms(cfg.Ingest.ReadHeaderTimeoutMs),
 		IdleTimeout:       ms(cfg.Ingest.IdleTimeoutMs),
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
@@ -194,6 +202,9 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 	if err != nil {
 		ingestLn.Close()
 		return fmt.Errorf("listen query %s: %w", cfg.Query.Listen, err)
+	}
+	if cfg.ObjectStore != nil {
+		log.Warn("[object_store] is configured but object-store landing is not built yet: batches stay in the local spool only")
 	}
 	log.Info("ingest listener", "addr", ingestLn.Addr().String(), "tls", true, "acceptance", cfg.Ingest.Acceptance)
 	log.Info("private listener", "addr", queryLn.Addr().String(), "tls", cfg.Query.TLS.Enabled())
@@ -245,6 +256,12 @@ loop:
 			break loop
 		case <-hup:
 			reload(log, cfg, c.tls, holder)
+			if tok, err := tokens.LoadSecret(cfg.Query.TokenFile); err != nil {
+				log.Error("reload query token: keeping the previous one", "err", err)
+			} else {
+				query.Store(tok)
+				log.Info("reloaded query token")
+			}
 			if queryTLS != nil {
 				if err := queryTLS.Reload(); err != nil {
 					log.Error("reload query certificate: keeping the previous one", "err", err)

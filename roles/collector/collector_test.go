@@ -51,6 +51,11 @@ func TestCheckConfig(t *testing.T) {
 		{"missing query token", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, "query-token"))
 		}, []string{"query.token_file"}},
+		{"s3_manifest not built", func(t *testing.T, dir string) {
+			appendIngest(t, dir, `acceptance = "s3_manifest"`)
+			b, _ := os.ReadFile(filepath.Join(dir, "server.toml"))
+			os.WriteFile(filepath.Join(dir, "server.toml"), append(b, "\n[object_store]\nendpoint = \"127.0.0.1:9000\"\nbucket = \"lightmetrics\"\nsecure = false\n"...), 0o640)
+		}, []string{"ingest.acceptance", "s3_manifest", "not available"}},
 		{"bad dashboard", func(t *testing.T, dir string) {
 			writeFile(t, filepath.Join(dir, "dash/bad.toml"), "id = \"x\"\ntitel = \"typo\"\n", 0o644)
 			replaceIn(t, filepath.Join(dir, "server.toml"), "definition_dirs = []", `definition_dirs = ["dash"]`)
@@ -143,8 +148,8 @@ func TestServeEndToEnd(t *testing.T) {
 	// agent-001's token cannot write agent-000's batch.
 	c := e.client(t, "agent-001", ingestAddr)
 	_, err = c.Send(ctx, encodeBatch(t, enc, "agent-000", 999))
-	var perm *uplink.PermanentError
-	if !errors.As(err, &perm) || perm.StatusCode != http.StatusForbidden {
+	var setup *uplink.SetupError
+	if !errors.As(err, &setup) || setup.StatusCode != http.StatusForbidden {
 		t.Fatalf("cross-agent write: %v, want 403", err)
 	}
 
