@@ -267,9 +267,13 @@ func (p *e2ePage) state() string {
 	return "\npage state: " + s + problems
 }
 
+// navigate goes to a console page, mounting it afresh when it is the
+// current one (setting an unchanged fragment fires no hashchange; the
+// console's own router does the same).
 func (p *e2ePage) navigate(hash string) {
 	p.t.Helper()
-	p.do("go to "+hash, chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %q", hash)))
+	p.do("go to "+hash, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+		`location.hash === %[1]q ? window.dispatchEvent(new HashChangeEvent('hashchange')) : (location.hash = %[1]q)`, hash)))
 }
 
 // screenshot saves the viewport as PNG in every screenshot directory and
