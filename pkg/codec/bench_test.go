@@ -62,7 +62,7 @@ func BenchmarkEncodeLevel(b *testing.B) {
 	for _, lv := range []zstd.EncoderLevel{zstd.SpeedFastest, zstd.SpeedDefault, zstd.SpeedBetterCompression} {
 		for _, cycles := range []int{1, 20} {
 			b.Run(fmt.Sprintf("%s/samples=%d", lv, hostBatch(1, cycles).SampleCount()), func(b *testing.B) {
-				enc, err := newEncoder(lv)
+				enc, err := newEncoder(lv, encoderOptions{})
 				if err != nil {
 					b.Fatal(err)
 				}

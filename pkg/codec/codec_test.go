@@ -561,3 +561,30 @@ func TestCapsAreInclusive(t *testing.T) {
 		})
 	}
 }
+
+// TestLowMemoryEncoderSameBytes: the agent's low-memory encoder must write
+// exactly what the default one writes, or re-uploads would differ.
+func TestLowMemoryEncoderSameBytes(t *testing.T) {
+	def, err := NewEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer def.Close()
+	low, err := NewEncoder(LowMemory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer low.Close()
+	rng := rand.New(rand.NewSource(34))
+	for i := 0; i < 50; i++ {
+		b := randBatch(rng)
+		a, err1 := def.Encode(b)
+		c, err2 := low.Encode(b)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("encode: %v / %v", err1, err2)
+		}
+		if !bytes.Equal(a, c) {
+			t.Fatalf("batch %d: low-memory encoder wrote different bytes", i)
+		}
+	}
+}
