@@ -1,177 +1,32 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"image/png"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/lightmetrics/lightmetrics/pkg/browsertest"
 	"github.com/lightmetrics/lightmetrics/pkg/dashboards"
 )
 
-// chromiumPath finds Debian's chromium. Without it the browser test skips
-// on a developer's machine and fails in CI, where scripts/test.sh must have
-// installed it.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("LIGHTMETRICS_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "chromium not found: the console's browser test needs Debian's chromium package (apt-get install chromium)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg + "; skipping")
-	return ""
+// waitFor polls a JavaScript condition for at most 15 s.
+func waitFor(p *browsertest.Page, what, cond string) {
+	p.T().Helper()
+	p.WaitFor(what, cond, 15*time.Second, nil)
 }
 
-// browserPage drives one tab and collects what must never happen in it:
-// uncaught exceptions, console errors, CSP violations and alert() calls.
-type browserPage struct {
-	t   *testing.T
-	ctx context.Context
-
-	mu       sync.Mutex
-	problems []string
-}
-
-// pageProbe runs before the console's own scripts on every document: it
-// records alert() calls (what the XSS payloads would run) and CSP
-// violations (Trusted Types included) where the test can read them.
-const pageProbe = `
-window.__lm = { alerts: [], csp: [] };
-window.alert = (m) => { window.__lm.alerts.push(String(m)); };
-document.addEventListener('securitypolicyviolation', (e) => {
-  window.__lm.csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + (e.sample || ''));
-});
-`
-
-func (p *browserPage) listen(ev any) {
-	var problem string
-	switch ev := ev.(type) {
-	case *runtime.EventExceptionThrown:
-		problem = "uncaught exception: " + ev.ExceptionDetails.Text
-		if ev.ExceptionDetails.Exception != nil {
-			problem += " " + ev.ExceptionDetails.Exception.Description
-		}
-	case *runtime.EventConsoleAPICalled:
-		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-			var args []string
-			for _, a := range ev.Args {
-				args = append(args, string(a.Value)+a.Description)
-			}
-			problem = "console error: " + strings.Join(args, " ")
-		}
-	case *page.EventJavascriptDialogOpening:
-		problem = "a dialog opened: " + ev.Message
-	}
-	if problem != "" {
-		p.mu.Lock()
-		p.problems = append(p.problems, problem)
-		p.mu.Unlock()
-	}
-}
-
-func (p *browserPage) do(what string, actions ...chromedp.Action[chromedp.Void]) {
-	p.t.Helper()
-	if err := chromedp.Do(p.ctx, actions...); err != nil {
-		p.t.Fatalf("%s: %v%s", what, err, p.state())
-	}
-}
-
-func evalJS[T any](p *browserPage, expr string) T {
-	p.t.Helper()
-	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		p.t.Fatalf("evaluate %s: %v", expr, err)
-	}
-	return v
-}
-
-// waitFor polls a JavaScript condition from Go (chromedp's Poll compiles
-// its predicate with new Function, which the console's CSP rightly
-// refuses), for at most 15 s.
-func (p *browserPage) waitFor(what, cond string) {
-	p.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`!!(`+cond+`)`))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) || p.ctx.Err() != nil {
-			p.t.Fatalf("waiting for %s: not true after 15 s (last error %v)%s", what, err, p.state())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// state describes the page for a failure message: the fragment and the
-// visible text (never the token: the test checks it is not in either).
-func (p *browserPage) state() string {
-	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](
-		`location.hash + '\n' + (document.querySelector('main')?.innerText || '').slice(0, 1500)`))
-	p.mu.Lock()
-	problems := strings.Join(p.problems, "\n")
-	p.mu.Unlock()
-	if problems != "" {
-		problems = "\nin the page: " + problems
-	}
-	if err != nil {
-		return problems
-	}
-	return "\npage state: " + s + problems
-}
-
-func (p *browserPage) navigate(hash string) {
-	p.t.Helper()
-	p.do("go to "+hash, chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %q", hash)))
-}
-
-// screenshot saves the viewport as PNG and checks it is an image of the
-// asked size with some content.
-func (p *browserPage) screenshot(dir, name string, width, height int) string {
-	p.t.Helper()
-	buf, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		p.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	cfg, err := png.DecodeConfig(bytes.NewReader(buf))
-	if err != nil {
-		p.t.Fatalf("screenshot %s: not a PNG: %v", name, err)
-	}
-	if cfg.Width != width || cfg.Height != height {
-		p.t.Errorf("screenshot %s is %dx%d, want %dx%d", name, cfg.Width, cfg.Height, width, height)
-	}
-	if len(buf) < 8000 {
-		p.t.Errorf("screenshot %s is only %d bytes: a blank page?", name, len(buf))
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, buf, 0o644); err != nil {
-		p.t.Fatal(err)
-	}
-	p.t.Logf("screenshot %s (%d bytes)", path, len(buf))
-	return path
+func navigate(p *browsertest.Page, hash string) {
+	p.T().Helper()
+	p.Do("go to "+hash, chromedp.Evaluate[chromedp.Void](fmt.Sprintf("location.hash = %q", hash)))
 }
 
 // countPanels counts a built-in dashboard's panels of one type.
@@ -213,7 +68,7 @@ const readTokenState = `({ href: location.href, stored: sessionStorage.getItem('
 // accepting, on a desktop and a phone viewport, with the production CSP in
 // force throughout.
 func TestConsoleInBrowser(t *testing.T) {
-	chromium := chromiumPath(t)
+	chromium := browsertest.Chromium(t)
 	const token = "query-token-5e1f0b7c9a2d"
 
 	set, err := dashboards.Load(nil, nil)
@@ -234,104 +89,79 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 75*time.Second)
 	t.Cleanup(cancel)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	)
-	t.Cleanup(cancelAlloc)
-	p := &browserPage{t: t}
-	tabCtx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithListener(p.listen))
-	t.Cleanup(cancelTab)
-	p.ctx = tabCtx
-
-	if _, err := chromedp.Call(tabCtx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: pageProbe}); err != nil {
-		t.Fatalf("start chromium (%s): %v", chromium, err)
-	}
-	p.do("open the console", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(srv.URL+"/"))
+	p := browsertest.New(t, ctx, chromium)
+	p.Do("open the console", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(srv.URL+"/"))
 
 	// Login: a wrong token keeps the login page and says so.
-	p.waitFor("the login page", `location.hash.startsWith('#/login') && document.querySelector('#token')`)
+	waitFor(p, "the login page", `location.hash.startsWith('#/login') && document.querySelector('#token')`)
 	checkModules(t, p)
-	p.do("submit a wrong token",
+	p.Do("submit a wrong token",
 		chromedp.SetValue(chromedp.CSS("#token"), "not-the-token"),
 		chromedp.Click(chromedp.CSS(".login-form button[type=submit]")))
-	p.waitFor("the wrong-token error", `document.querySelector('#login-status.msg-error')?.textContent.includes('did not accept')`)
-	if ts := evalJS[tokenState](p, readTokenState); ts.Stored != "" || !strings.Contains(ts.Href, "#/login") {
+	waitFor(p, "the wrong-token error", `document.querySelector('#login-status.msg-error')?.textContent.includes('did not accept')`)
+	if ts := browsertest.Eval[tokenState](p, readTokenState); ts.Stored != "" || !strings.Contains(ts.Href, "#/login") {
 		t.Fatalf("after a wrong token: %+v", ts)
 	}
 
 	// The right token leads to the fleet.
-	p.do("submit the token",
+	p.Do("submit the token",
 		chromedp.SetValue(chromedp.CSS("#token"), token),
 		chromedp.Click(chromedp.CSS(".login-form button[type=submit]")))
-	p.waitFor("three agents on the fleet page", `document.querySelectorAll('.fleet-table tbody tr').length === 3`)
-	ts := evalJS[tokenState](p, readTokenState)
+	waitFor(p, "three agents on the fleet page", `document.querySelectorAll('.fleet-table tbody tr').length === 3`)
+	ts := browsertest.Eval[tokenState](p, readTokenState)
 	if strings.Contains(ts.Href, token) || ts.Stored != token || strings.Contains(ts.Local, token) || ts.Cookie != "" {
 		t.Fatalf("token handling: href %q, sessionStorage %q, localStorage %q, cookie %q", ts.Href, ts.Stored, ts.Local, ts.Cookie)
 	}
-	hosts := evalJS[[]string](p, `[...document.querySelectorAll('.fleet-table a.host')].map((a) => a.textContent)`)
+	hosts := browsertest.Eval[[]string](p, `[...document.querySelectorAll('.fleet-table a.host')].map((a) => a.textContent)`)
 	if !containsString(hosts, hostileHostname) {
 		t.Errorf("fleet hostnames %q lack the markup-looking one shown as text", hosts)
 	}
-	if n := evalJS[int](p, `document.querySelectorAll('img').length`); n != 0 {
+	if n := browsertest.Eval[int](p, `document.querySelectorAll('img').length`); n != 0 {
 		t.Errorf("%d img elements on the fleet page: a hostname became markup", n)
 	}
-	p.waitFor("CPU sparklines", `document.querySelectorAll('.fleet-table .spark-box canvas').length === 2`)
-	p.screenshot(shots, "fleet-1280x800.png", 1280, 800)
+	waitFor(p, "CPU sparklines", `document.querySelectorAll('.fleet-table .spark-box canvas').length === 2`)
+	p.Screenshot("fleet-1280x800.png", 1280, 800, shots)
 
 	// A host's dashboard: a drawn canvas per timeseries panel.
-	p.do("open web-1's dashboard", chromedp.Click(chromedp.CSS(`.fleet-table tr[data-agent="web-1"] a.host`)))
+	p.Do("open web-1's dashboard", chromedp.Click(chromedp.CSS(`.fleet-table tr[data-agent="web-1"] a.host`)))
 	nTS := countPanels(t, "host-detail", dashboards.PanelTimeseries)
-	p.waitFor(fmt.Sprintf("%d drawn timeseries panels", nTS), fmt.Sprintf(`(() => {
+	waitFor(p, fmt.Sprintf("%d drawn timeseries panels", nTS), fmt.Sprintf(`(() => {
 		const ps = [...document.querySelectorAll('.panel[data-type=timeseries]')];
 		return ps.length === %d && ps.every((p) => p.dataset.state === 'ok' && p.querySelector('canvas') && Number(p.dataset.points) > 0);
 	})()`, nTS))
-	p.waitFor("every panel loaded", `document.querySelectorAll('.panel[data-state=loading], .panel[data-state=error]').length === 0`)
-	if h := evalJS[string](p, `location.hash`); h != "#/d/host-detail?var-agent=web-1" {
+	waitFor(p, "every panel loaded", `document.querySelectorAll('.panel[data-state=loading], .panel[data-state=error]').length === 0`)
+	if h := browsertest.Eval[string](p, `location.hash`); h != "#/d/host-detail?var-agent=web-1" {
 		t.Errorf("dashboard fragment %q", h)
 	}
-	if v := evalJS[string](p, `document.querySelector('select[data-var=agent]').value`); v != "web-1" {
+	if v := browsertest.Eval[string](p, `document.querySelector('select[data-var=agent]').value`); v != "web-1" {
 		t.Errorf("agent variable %q, want web-1", v)
 	}
-	if n := evalJS[int](p, `[...document.querySelectorAll('.panel[data-type=stat]')].filter((p) => /\d/.test(p.querySelector('.stat-value')?.textContent)).length`); n != countPanels(t, "host-detail", dashboards.PanelStat) {
+	if n := browsertest.Eval[int](p, `[...document.querySelectorAll('.panel[data-type=stat]')].filter((p) => /\d/.test(p.querySelector('.stat-value')?.textContent)).length`); n != countPanels(t, "host-detail", dashboards.PanelStat) {
 		t.Errorf("%d stat panels show a number, want every one", n)
 	}
 	// A label value holding markup is text in uPlot's legend and in tables.
-	if !evalJS[bool](p, `[...document.querySelectorAll('.u-legend th, .panel td')].some((e) => e.textContent.includes('<img src=y'))`) {
+	if !browsertest.Eval[bool](p, `[...document.querySelectorAll('.u-legend th, .panel td')].some((e) => e.textContent.includes('<img src=y'))`) {
 		t.Error("the markup-looking label value is not shown as text in a legend or table")
 	}
-	if n := evalJS[int](p, `document.querySelectorAll('img').length`); n != 0 {
+	if n := browsertest.Eval[int](p, `document.querySelectorAll('img').length`); n != 0 {
 		t.Errorf("%d img elements on the dashboard: a label became markup", n)
 	}
-	p.screenshot(shots, "dashboard-1280x800.png", 1280, 800)
+	p.Screenshot("dashboard-1280x800.png", 1280, 800, shots)
 
 	// Dark mode follows the system setting, charts included: the page is
 	// drawn again (a new grid) when the setting flips.
-	p.do("mark the light grid", chromedp.Evaluate[chromedp.Void](`document.querySelector('.grid').dataset.light = '1'`))
-	p.do("prefer dark", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	p.Do("mark the light grid", chromedp.Evaluate[chromedp.Void](`document.querySelector('.grid').dataset.light = '1'`))
+	p.Do("prefer dark", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "dark"}},
 		})
 		return err
 	}))
-	p.waitFor("the dark theme", fmt.Sprintf(`getComputedStyle(document.body).backgroundColor === 'rgb(14, 18, 23)' &&
+	waitFor(p, "the dark theme", fmt.Sprintf(`getComputedStyle(document.body).backgroundColor === 'rgb(14, 18, 23)' &&
 		!document.querySelector('.grid[data-light]') &&
 		document.querySelectorAll('.panel[data-type=timeseries][data-state=ok] canvas').length === %d`, nTS))
-	p.screenshot(shots, "dashboard-dark-1280x800.png", 1280, 800)
-	p.do("prefer light", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+	p.Screenshot("dashboard-dark-1280x800.png", 1280, 800, shots)
+	p.Do("prefer light", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
 			Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: "light"}},
 		})
@@ -345,101 +175,87 @@ func TestConsoleInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.navigate("#/dashboards")
-	p.waitFor("the dashboard list", fmt.Sprintf(`document.querySelectorAll('.cards a.card').length === %d`, len(builtins)))
+	navigate(p, "#/dashboards")
+	waitFor(p, "the dashboard list", fmt.Sprintf(`document.querySelectorAll('.cards a.card').length === %d`, len(builtins)))
 	for _, d := range builtins {
-		p.navigate("#/d/" + d.ID + "?var-agent=web-1")
-		p.waitFor("dashboard "+d.ID, fmt.Sprintf(`(() => {
+		navigate(p, "#/d/"+d.ID+"?var-agent=web-1")
+		waitFor(p, "dashboard "+d.ID, fmt.Sprintf(`(() => {
 			const g = document.querySelector('.grid[data-dashboard=%q]');
 			const ps = g ? [...g.querySelectorAll('.panel')] : [];
 			return ps.length === %d && ps.every((p) => p.dataset.state === 'ok' &&
 				(p.dataset.type !== 'timeseries' || p.querySelector('canvas')));
 		})()`, d.ID, len(d.Panels)))
 	}
-	if !evalJS[bool](p, fmt.Sprintf(`document.querySelector('.panel[data-type=logs] .log-message')?.textContent === %q`, hostileLog)) {
+	if !browsertest.Eval[bool](p, fmt.Sprintf(`document.querySelector('.panel[data-type=logs] .log-message')?.textContent === %q`, hostileLog)) {
 		t.Error("the logs dashboard's logs panel does not show web-1's record as text")
 	}
 
 	// The explorer: an expression gives a chart and a table.
-	p.navigate("#/explore")
-	p.waitFor("the explorer", `document.querySelector('#expr')`)
-	p.do("run a query",
+	navigate(p, "#/explore")
+	waitFor(p, "the explorer", `document.querySelector('#expr')`)
+	p.Do("run a query",
 		chromedp.SetValue(chromedp.CSS("#expr"), "host_load1"),
 		chromedp.Click(chromedp.CSS(".explore-form button[type=submit]")))
-	p.waitFor("query results", `document.querySelectorAll('.result-table tbody tr').length === 2 && document.querySelector('.explore-chart canvas')`)
-	p.screenshot(shots, "explore-1280x800.png", 1280, 800)
-	if h := evalJS[string](p, `location.hash`); !strings.Contains(h, "expr=host_load1") {
+	waitFor(p, "query results", `document.querySelectorAll('.result-table tbody tr').length === 2 && document.querySelector('.explore-chart canvas')`)
+	p.Screenshot("explore-1280x800.png", 1280, 800, shots)
+	if h := browsertest.Eval[string](p, `location.hash`); !strings.Contains(h, "expr=host_load1") {
 		t.Errorf("explorer fragment %q does not keep the expression", h)
 	}
 
 	// Logs: markup in a line is text; paging; the live tail resumes after
 	// a dropped stream with Last-Event-ID.
-	p.navigate("#/logs")
-	p.waitFor("log records", `document.querySelectorAll('#log-list .log-row').length === 2`)
-	if !evalJS[bool](p, fmt.Sprintf(`[...document.querySelectorAll('#log-list .log-message')].some((e) => e.textContent === %q)`, hostileLog)) {
+	navigate(p, "#/logs")
+	waitFor(p, "log records", `document.querySelectorAll('#log-list .log-row').length === 2`)
+	if !browsertest.Eval[bool](p, fmt.Sprintf(`[...document.querySelectorAll('#log-list .log-message')].some((e) => e.textContent === %q)`, hostileLog)) {
 		t.Error("the log line with a <script> tag is not shown as its text")
 	}
-	p.do("load older records", chromedp.Click(chromedp.CSS(".logs button.secondary")))
-	p.waitFor("the second page", fmt.Sprintf(`document.querySelector('#log-list').textContent.includes(%q)`, olderLog))
-	p.do("turn on the live tail", chromedp.Click(chromedp.CSS("#live-tail")))
-	p.waitFor("two live lines", fmt.Sprintf(`(() => { const t = document.querySelector('#log-list').textContent; return t.includes(%q) && t.includes(%q); })()`, liveLine1, liveLine2))
-	if n := evalJS[int](p, `document.querySelectorAll('#log-list script, #log-list b, #log-list img').length`); n != 0 {
+	p.Do("load older records", chromedp.Click(chromedp.CSS(".logs button.secondary")))
+	waitFor(p, "the second page", fmt.Sprintf(`document.querySelector('#log-list').textContent.includes(%q)`, olderLog))
+	p.Do("turn on the live tail", chromedp.Click(chromedp.CSS("#live-tail")))
+	waitFor(p, "two live lines", fmt.Sprintf(`(() => { const t = document.querySelector('#log-list').textContent; return t.includes(%q) && t.includes(%q); })()`, liveLine1, liveLine2))
+	if n := browsertest.Eval[int](p, `document.querySelectorAll('#log-list script, #log-list b, #log-list img').length`); n != 0 {
 		t.Errorf("%d elements made from log text", n)
 	}
 	if _, ids := fake.seen(); !containsString(ids, liveFirstID) {
 		t.Errorf("live tail reconnects sent Last-Event-ID %q, want one with %q", ids, liveFirstID)
 	}
-	p.screenshot(shots, "logs-1280x800.png", 1280, 800)
+	p.Screenshot("logs-1280x800.png", 1280, 800, shots)
 
 	// Alerts.
-	p.navigate("#/alerts")
-	p.waitFor("an alert", `document.querySelector('.alerts-table tbody')?.textContent.includes('queue_dropped')`)
+	navigate(p, "#/alerts")
+	waitFor(p, "an alert", `document.querySelector('.alerts-table tbody')?.textContent.includes('queue_dropped')`)
 
 	// A phone: the fleet and a dashboard fit 390 px without sideways scrolling.
-	p.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
-	p.navigate("#/fleet")
-	p.waitFor("the fleet on a phone", `document.querySelectorAll('.fleet-table tbody tr').length === 3 && document.querySelectorAll('.spark-box canvas').length === 2`)
-	if w := evalJS[int](p, `document.documentElement.scrollWidth`); w > 390 {
+	p.Do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	navigate(p, "#/fleet")
+	waitFor(p, "the fleet on a phone", `document.querySelectorAll('.fleet-table tbody tr').length === 3 && document.querySelectorAll('.spark-box canvas').length === 2`)
+	if w := browsertest.Eval[int](p, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("fleet page is %d px wide on a 390 px phone", w)
 	}
-	p.screenshot(shots, "fleet-390x844.png", 390, 844)
-	p.navigate("#/d/host-detail?var-agent=web-1")
-	p.waitFor("the dashboard on a phone", fmt.Sprintf(`document.querySelectorAll('.panel[data-type=timeseries][data-state=ok] canvas').length === %d`, nTS))
-	if w := evalJS[int](p, `document.documentElement.scrollWidth`); w > 390 {
+	p.Screenshot("fleet-390x844.png", 390, 844, shots)
+	navigate(p, "#/d/host-detail?var-agent=web-1")
+	waitFor(p, "the dashboard on a phone", fmt.Sprintf(`document.querySelectorAll('.panel[data-type=timeseries][data-state=ok] canvas').length === %d`, nTS))
+	if w := browsertest.Eval[int](p, `document.documentElement.scrollWidth`); w > 390 {
 		t.Errorf("dashboard is %d px wide on a 390 px phone", w)
 	}
-	p.screenshot(shots, "dashboard-390x844.png", 390, 844)
-	p.do("desktop viewport", chromedp.EmulateViewport(1280, 800))
+	p.Screenshot("dashboard-390x844.png", 390, 844, shots)
+	p.Do("desktop viewport", chromedp.EmulateViewport(1280, 800))
 
 	// Sign out drops the token.
-	p.do("sign out", chromedp.Click(chromedp.CSS("#signout")))
-	p.waitFor("the login page after sign-out", `location.hash.startsWith('#/login') && document.querySelector('#token') && !sessionStorage.getItem('lightmetrics.token')`)
+	p.Do("sign out", chromedp.Click(chromedp.CSS("#signout")))
+	waitFor(p, "the login page after sign-out", `location.hash.startsWith('#/login') && document.querySelector('#token') && !sessionStorage.getItem('lightmetrics.token')`)
 
 	// A 401 from any call (the token was rotated) returns to the login.
-	p.do("sign in again",
+	p.Do("sign in again",
 		chromedp.SetValue(chromedp.CSS("#token"), token),
 		chromedp.Click(chromedp.CSS(".login-form button[type=submit]")))
-	p.waitFor("the fleet again", `document.querySelectorAll('.fleet-table tbody tr').length === 3`)
+	waitFor(p, "the fleet again", `document.querySelectorAll('.fleet-table tbody tr').length === 3`)
 	fake.setToken("a-rotated-token")
-	p.navigate("#/alerts")
-	p.waitFor("the login page after a 401", `location.hash.startsWith('#/login') && document.querySelector('.login-card')?.textContent.includes('no longer accepts') && !sessionStorage.getItem('lightmetrics.token')`)
+	navigate(p, "#/alerts")
+	waitFor(p, "the login page after a 401", `location.hash.startsWith('#/login') && document.querySelector('.login-card')?.textContent.includes('no longer accepts') && !sessionStorage.getItem('lightmetrics.token')`)
 
 	// What must never have happened.
-	probe := evalJS[struct {
-		Alerts []string `json:"alerts"`
-		CSP    []string `json:"csp"`
-	}](p, `window.__lm`)
-	if len(probe.Alerts) > 0 {
-		t.Errorf("alert() ran: %q", probe.Alerts)
-	}
-	if len(probe.CSP) > 0 {
-		t.Errorf("Content-Security-Policy violations: %q", probe.CSP)
-	}
-	p.mu.Lock()
-	for _, pr := range p.problems {
-		t.Error(pr)
-	}
-	p.mu.Unlock()
+	p.Check()
 	urls, _ := fake.seen()
 	for _, u := range urls {
 		if strings.Contains(u, token) {
@@ -456,7 +272,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 // checkModules runs the console's pure helpers in the page, as the page
 // loads them, against the rules pkg/dashboards documents.
-func checkModules(t *testing.T, p *browserPage) {
+func checkModules(t *testing.T, p *browsertest.Page) {
 	t.Helper()
 	tests := []struct{ expr, want string }{
 		// $name and ${name}; "$1" and unknown names stay; regexes take ${name} only.
@@ -476,7 +292,7 @@ func checkModules(t *testing.T, p *browserPage) {
 		{`f.seriesName({__name__: 'up', job: 'a"b'})`, `up{job="a\"b"}`},
 	}
 	for _, tc := range tests {
-		got, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](
+		got, err := chromedp.Run(p.Context(), chromedp.Evaluate[string](
 			`Promise.all([import('/js/time.js'), import('/js/format.js')]).then(([t, f]) => String(`+tc.expr+`))`,
 			chromedp.EvalAwaitPromise))
 		if err != nil {

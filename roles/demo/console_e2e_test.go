@@ -5,12 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"image/png"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -18,10 +16,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/lightmetrics/lightmetrics/pkg/browsertest"
 	"github.com/lightmetrics/lightmetrics/pkg/command"
 	"github.com/lightmetrics/lightmetrics/pkg/dashboards"
 	"github.com/lightmetrics/lightmetrics/pkg/demoprep"
@@ -61,26 +58,6 @@ unit = "none"
 layout = { x = 0, y = 0, w = 24, h = 8 }
 queries = [{ expr = 'host_load1{agent="$agent"}', legend = "{{agent}}" }]
 `
-
-// e2eChromium finds Debian's chromium: without it the test skips on a
-// developer's machine and fails in CI, where scripts/test.sh installs it.
-func e2eChromium(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("LIGHTMETRICS_CHROMIUM"); p != "" {
-		return p
-	}
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "chromium not found: the console's end-to-end test needs Debian's chromium package (apt-get install chromium)"
-	if os.Getenv("CI") != "" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg + "; skipping (CI fails instead)")
-	return ""
-}
 
 // prepareDemoDir makes the demo directory the way demoprep accepts an
 // existing one (a 0700 directory of ours) and writes files into it, by
@@ -163,149 +140,13 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// e2ePage drives one chromium tab and collects what must never happen in
-// it: uncaught exceptions, console errors and dialogs.
-type e2ePage struct {
-	t     *testing.T
-	ctx   context.Context
-	shots []string // directories screenshots are saved in
-
-	mu       sync.Mutex
-	problems []string
-}
-
-// e2eProbe runs before the console's scripts on every document: it records
-// alert() calls and Content-Security-Policy violations where the test can
-// read them.
-const e2eProbe = `
-window.__lm = { alerts: [], csp: [] };
-window.alert = (m) => { window.__lm.alerts.push(String(m)); };
-document.addEventListener('securitypolicyviolation', (e) => {
-  window.__lm.csp.push(e.violatedDirective + ' ' + e.blockedURI + ' ' + (e.sample || ''));
-});
-`
-
-func (p *e2ePage) listen(ev any) {
-	var problem string
-	switch ev := ev.(type) {
-	case *runtime.EventExceptionThrown:
-		problem = "uncaught exception: " + ev.ExceptionDetails.Text
-		if ev.ExceptionDetails.Exception != nil {
-			problem += " " + ev.ExceptionDetails.Exception.Description
-		}
-	case *runtime.EventConsoleAPICalled:
-		if ev.Type == runtime.ConsoleAPICalledTypeError || ev.Type == runtime.ConsoleAPICalledTypeAssert {
-			var args []string
-			for _, a := range ev.Args {
-				args = append(args, string(a.Value)+a.Description)
-			}
-			problem = "console error: " + strings.Join(args, " ")
-		}
-	case *page.EventJavascriptDialogOpening:
-		problem = "a dialog opened: " + ev.Message
-	}
-	if problem != "" {
-		p.mu.Lock()
-		p.problems = append(p.problems, problem)
-		p.mu.Unlock()
-	}
-}
-
-func (p *e2ePage) do(what string, actions ...chromedp.Action[chromedp.Void]) {
-	p.t.Helper()
-	if err := chromedp.Do(p.ctx, actions...); err != nil {
-		p.t.Fatalf("%s: %v%s", what, err, p.state())
-	}
-}
-
-func e2eEval[T any](p *e2ePage, expr string) T {
-	p.t.Helper()
-	v, err := chromedp.Run(p.ctx, chromedp.Evaluate[T](expr))
-	if err != nil {
-		p.t.Fatalf("evaluate %s: %v%s", expr, err, p.state())
-	}
-	return v
-}
-
-// waitFor polls a JavaScript condition from Go (chromedp's Poll compiles
-// its predicate with new Function, which the console's CSP refuses) for at
-// most limit, running every, when set, between tries that fail.
-func (p *e2ePage) waitFor(what, cond string, limit time.Duration, every func()) {
-	p.t.Helper()
-	deadline := time.Now().Add(limit)
-	nextEvery := time.Now().Add(3 * time.Second)
-	for {
-		ok, err := chromedp.Run(p.ctx, chromedp.Evaluate[bool](`!!(`+cond+`)`))
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) || p.ctx.Err() != nil {
-			p.t.Fatalf("waiting for %s: not true after %v (last error %v)%s", what, limit, err, p.state())
-		}
-		if every != nil && time.Now().After(nextEvery) {
-			every()
-			nextEvery = time.Now().Add(3 * time.Second)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// state describes the page for a failure message: the fragment, the
-// visible text and the problems seen so far.
-func (p *e2ePage) state() string {
-	s, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](
-		`location.hash + '\n' + (document.querySelector('main')?.innerText || '').slice(0, 1500)`))
-	p.mu.Lock()
-	problems := strings.Join(p.problems, "\n")
-	p.mu.Unlock()
-	if problems != "" {
-		problems = "\nin the page: " + problems
-	}
-	if err != nil {
-		return problems
-	}
-	return "\npage state: " + s + problems
-}
-
 // navigate goes to a console page, mounting it afresh when it is the
 // current one (setting an unchanged fragment fires no hashchange; the
 // console's own router does the same).
-func (p *e2ePage) navigate(hash string) {
-	p.t.Helper()
-	p.do("go to "+hash, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
+func navigate(p *browsertest.Page, hash string) {
+	p.T().Helper()
+	p.Do("go to "+hash, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
 		`location.hash === %[1]q ? window.dispatchEvent(new HashChangeEvent('hashchange')) : (location.hash = %[1]q)`, hash)))
-}
-
-// screenshot saves the viewport as PNG in every screenshot directory and
-// checks it is a 1280x800 image with content: a blank page compresses to
-// a few kB.
-func (p *e2ePage) screenshot(name string) {
-	p.t.Helper()
-	buf, err := chromedp.Run(p.ctx, chromedp.CaptureScreenshot())
-	if err != nil {
-		p.t.Fatalf("screenshot %s: %v", name, err)
-	}
-	cfg, err := png.DecodeConfig(bytes.NewReader(buf))
-	if err != nil {
-		p.t.Fatalf("screenshot %s: not a PNG: %v", name, err)
-	}
-	if cfg.Width != 1280 || cfg.Height != 800 {
-		p.t.Errorf("screenshot %s is %dx%d, want 1280x800", name, cfg.Width, cfg.Height)
-	}
-	if len(buf) < 8000 {
-		p.t.Errorf("screenshot %s is only %d bytes: a blank page?", name, len(buf))
-	}
-	for _, dir := range p.shots {
-		path := filepath.Join(dir, name)
-		if err := os.WriteFile(path, buf, 0o644); err != nil {
-			p.t.Fatal(err)
-		}
-		fi, err := os.Stat(path)
-		if err != nil || fi.Size() != int64(len(buf)) {
-			p.t.Fatalf("screenshot %s not saved whole: %v", path, err)
-		}
-		p.t.Logf("screenshot %s (%d bytes)", path, len(buf))
-	}
 }
 
 // seriesPixels counts the pixels of a panel's canvas drawn in the first
@@ -339,7 +180,7 @@ const panelDrawn = `(() => {
 // script tag written during the test arriving in the live tail as text,
 // and the custom dashboard listed and rendered.
 func TestConsoleEndToEnd(t *testing.T) {
-	chromium := e2eChromium(t)
+	chromium := browsertest.Chromium(t)
 	started := time.Now()
 	// One deadline for the whole test, demo start-up included: every
 	// browser step fails once it passes.
@@ -358,50 +199,26 @@ func TestConsoleEndToEnd(t *testing.T) {
 		shots = append(shots, d)
 	}
 
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 800),
-	)
-	t.Cleanup(cancelAlloc)
-	p := &e2ePage{t: t, shots: shots}
-	tabCtx, cancelTab := chromedp.NewContext(allocCtx, chromedp.WithListener(p.listen))
-	t.Cleanup(cancelTab)
-	p.ctx = tabCtx
-	if _, err := chromedp.Call(tabCtx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: e2eProbe}); err != nil {
-		t.Fatalf("start chromium (%s): %v", chromium, err)
-	}
-	p.do("open the console", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(r.query+"/"))
+	p := browsertest.New(t, ctx, chromium)
+	p.Do("open the console", chromedp.EmulateViewport(1280, 800), chromedp.Navigate(r.query+"/"))
 
 	// Sign in with the token from the demo's query-token file.
-	p.waitFor("the login page", `location.hash.startsWith('#/login') && document.querySelector('#token')`, 15*time.Second, nil)
-	p.do("sign in",
+	p.WaitFor("the login page", `location.hash.startsWith('#/login') && document.querySelector('#token')`, 15*time.Second, nil)
+	p.Do("sign in",
 		chromedp.SendKeys(chromedp.CSS("#token"), r.token),
 		chromedp.Click(chromedp.CSS(".login-form button[type=submit]")))
 
 	// The fleet lists the demo agent, up, once its first heartbeat is in
 	// (the page refreshes every 30 s, so reload it while waiting).
 	agentRow := fmt.Sprintf(`.fleet-table tr[data-agent=%q]`, agentID)
-	p.waitFor("the demo agent on the fleet page", fmt.Sprintf(`(() => {
+	p.WaitFor("the demo agent on the fleet page", fmt.Sprintf(`(() => {
 		const row = document.querySelector(%q);
 		return location.hash === '#/fleet' && row && row.dataset.state === 'up' && row.textContent.includes(%q);
-	})()`, agentRow, agentID), 30*time.Second, func() { p.navigate("#/fleet") })
-	if href := e2eEval[string](p, `location.href`); strings.Contains(href, r.token) {
+	})()`, agentRow, agentID), 30*time.Second, func() { navigate(p, "#/fleet") })
+	if href := browsertest.Eval[string](p, `location.href`); strings.Contains(href, r.token) {
 		t.Fatal("the token is in the URL")
 	}
-	p.screenshot("e2e-fleet-1280x800.png")
+	p.Screenshot("e2e-fleet-1280x800.png", 1280, 800, shots...)
 
 	// Two heartbeats (5 s apart in the demo) before looking for lines.
 	eventually(t, "two heartbeats stored", func() string {
@@ -424,76 +241,76 @@ func TestConsoleEndToEnd(t *testing.T) {
 	})
 
 	// With two heartbeats the fleet can compute the agent's CPU use.
-	p.navigate("#/fleet")
-	p.waitFor("the demo agent's CPU sparkline", fmt.Sprintf(`document.querySelector(%q) && /\d+%%/.test(document.querySelector(%q).textContent)`,
-		agentRow+" .spark-box canvas", agentRow+" .cpu-now"), 20*time.Second, func() { p.navigate("#/fleet") })
+	navigate(p, "#/fleet")
+	p.WaitFor("the demo agent's CPU sparkline", fmt.Sprintf(`document.querySelector(%q) && /\d+%%/.test(document.querySelector(%q).textContent)`,
+		agentRow+" .spark-box canvas", agentRow+" .cpu-now"), 20*time.Second, func() { navigate(p, "#/fleet") })
 
 	// The host dashboard, opened from the fleet: the load panel draws a
 	// line of each of its three series. "Refresh now" is pressed while
 	// waiting, since the panel needs two 15 s steps of data.
-	p.do("open the demo agent's dashboard", chromedp.Click(chromedp.CSS(agentRow+" a.host")))
-	p.waitFor("the host dashboard", `document.querySelector('.grid[data-dashboard=host-detail] .panel')`, 15*time.Second, nil)
-	if h := e2eEval[string](p, `location.hash`); h != "#/d/host-detail?var-agent="+agentID {
+	p.Do("open the demo agent's dashboard", chromedp.Click(chromedp.CSS(agentRow+" a.host")))
+	p.WaitFor("the host dashboard", `document.querySelector('.grid[data-dashboard=host-detail] .panel')`, 15*time.Second, nil)
+	if h := browsertest.Eval[string](p, `location.hash`); h != "#/d/host-detail?var-agent="+agentID {
 		t.Errorf("host dashboard fragment %q", h)
 	}
 	loadPanel := `.grid[data-dashboard=host-detail] .panel[data-panel=load][data-type=timeseries]`
-	p.waitFor("a drawn load chart with data points", fmt.Sprintf(panelDrawn, loadPanel), 40*time.Second,
-		func() { p.do("refresh now", chromedp.Click(chromedp.CSS(".dashboard .toolbar .icon-button"))) })
-	if n := e2eEval[int](p, fmt.Sprintf(seriesPixels, loadPanel+" canvas")); n < 3 {
+	p.WaitFor("a drawn load chart with data points", fmt.Sprintf(panelDrawn, loadPanel), 40*time.Second,
+		func() { p.Do("refresh now", chromedp.Click(chromedp.CSS(".dashboard .toolbar .icon-button"))) })
+	if n := browsertest.Eval[int](p, fmt.Sprintf(seriesPixels, loadPanel+" canvas")); n < 3 {
 		t.Errorf("the load chart has %d pixels in the series colour: no line drawn", n)
 	} else {
 		t.Logf("load chart: %s points, %d pixels in the first series colour",
-			e2eEval[string](p, fmt.Sprintf(`document.querySelector(%q).dataset.points`, loadPanel)), n)
+			browsertest.Eval[string](p, fmt.Sprintf(`document.querySelector(%q).dataset.points`, loadPanel)), n)
 	}
-	if v := e2eEval[string](p, `document.querySelector('select[data-var=agent]')?.value`); v != agentID {
+	if v := browsertest.Eval[string](p, `document.querySelector('select[data-var=agent]')?.value`); v != agentID {
 		t.Errorf("agent variable %q, want %s", v, agentID)
 	}
-	if s := e2eEval[string](p, `document.querySelector('.panel[data-panel=uptime] .stat-value')?.textContent || ''`); !strings.ContainsAny(s, "0123456789") {
+	if s := browsertest.Eval[string](p, `document.querySelector('.panel[data-panel=uptime] .stat-value')?.textContent || ''`); !strings.ContainsAny(s, "0123456789") {
 		t.Errorf("the uptime stat shows %q", s)
 	}
-	p.waitFor("no panel failed", `document.querySelectorAll('.panel[data-state=error]').length === 0`, 10*time.Second, nil)
-	p.screenshot("e2e-host-detail-1280x800.png")
+	p.WaitFor("no panel failed", `document.querySelectorAll('.panel[data-state=error]').length === 0`, 10*time.Second, nil)
+	p.Screenshot("e2e-host-detail-1280x800.png", 1280, 800, shots...)
 
 	// The explorer: a typed expression gives a result row for the agent.
-	p.do("open the explorer", chromedp.Click(chromedp.CSS(`#topbar a[data-route=explore]`)))
-	p.waitFor("the explorer", `document.querySelector('#expr')`, 10*time.Second, nil)
-	p.do("type a query",
+	p.Do("open the explorer", chromedp.Click(chromedp.CSS(`#topbar a[data-route=explore]`)))
+	p.WaitFor("the explorer", `document.querySelector('#expr')`, 10*time.Second, nil)
+	p.Do("type a query",
 		chromedp.SendKeys(chromedp.CSS("#expr"), "host_uptime_seconds"),
 		chromedp.Click(chromedp.CSS(".explore-form button[type=submit]")))
-	p.waitFor("a result row", fmt.Sprintf(`[...document.querySelectorAll('.result-table tbody tr')].some((tr) =>
+	p.WaitFor("a result row", fmt.Sprintf(`[...document.querySelectorAll('.result-table tbody tr')].some((tr) =>
 		tr.textContent.includes('host_uptime_seconds') && tr.textContent.includes('agent="%s"') && /\d/.test(tr.querySelector('.num')?.textContent))`, agentID),
 		15*time.Second, nil)
-	p.waitFor("the explorer chart", `document.querySelector('.explore-chart[data-state=ok] canvas') && Number(document.querySelector('.explore-chart').dataset.points) > 0`, 10*time.Second, nil)
-	p.screenshot("e2e-explore-1280x800.png")
+	p.WaitFor("the explorer chart", `document.querySelector('.explore-chart[data-state=ok] canvas') && Number(document.querySelector('.explore-chart').dataset.points) > 0`, 10*time.Second, nil)
+	p.Screenshot("e2e-explore-1280x800.png", 1280, 800, shots...)
 
 	// Logs with the live tail on: a line appended to the file the agent
 	// tails, holding a script tag, arrives as text and runs nothing.
-	p.do("open the logs", chromedp.Click(chromedp.CSS(`#topbar a[data-route=logs]`)))
-	p.waitFor("the logs page", `document.querySelector('#live-tail')`, 10*time.Second, nil)
-	p.do("turn on the live tail", chromedp.Click(chromedp.CSS("#live-tail")))
-	p.waitFor("the live tail following", `document.querySelector('.live-state')?.dataset.state === 'open'`, 15*time.Second, nil)
-	if h := e2eEval[string](p, `location.hash`); !strings.Contains(h, "live=1") {
+	p.Do("open the logs", chromedp.Click(chromedp.CSS(`#topbar a[data-route=logs]`)))
+	p.WaitFor("the logs page", `document.querySelector('#live-tail')`, 10*time.Second, nil)
+	p.Do("turn on the live tail", chromedp.Click(chromedp.CSS("#live-tail")))
+	p.WaitFor("the live tail following", `document.querySelector('.live-state')?.dataset.state === 'open'`, 15*time.Second, nil)
+	if h := browsertest.Eval[string](p, `location.hash`); !strings.Contains(h, "live=1") {
 		t.Errorf("logs fragment %q does not keep the live tail on", h)
 	}
 	marker := fmt.Sprintf("e2e-live-%d", time.Now().UnixNano())
 	hostile := marker + ` ERROR <script>window.__pwned=1</script> <img src=x onerror="window.__pwned=2">`
 	appendLine(t, filepath.Join(dir, "demo.log"), hostile)
-	p.waitFor("the line in the live tail", fmt.Sprintf(`[...document.querySelectorAll('#log-list .log-row.fresh .log-message')].some((e) => e.textContent === %q)`, hostile),
+	p.WaitFor("the line in the live tail", fmt.Sprintf(`[...document.querySelectorAll('#log-list .log-row.fresh .log-message')].some((e) => e.textContent === %q)`, hostile),
 		30*time.Second, nil)
-	if pwned := e2eEval[string](p, `typeof window.__pwned`); pwned != "undefined" {
+	if pwned := browsertest.Eval[string](p, `typeof window.__pwned`); pwned != "undefined" {
 		t.Errorf("the log line's script ran: window.__pwned is %s", pwned)
 	}
-	if n := e2eEval[int](p, `[...document.querySelectorAll('script')].filter((s) => s.textContent.includes('__pwned')).length`); n != 0 {
+	if n := browsertest.Eval[int](p, `[...document.querySelectorAll('script')].filter((s) => s.textContent.includes('__pwned')).length`); n != 0 {
 		t.Errorf("%d script elements made from the log line", n)
 	}
-	if n := e2eEval[int](p, `document.querySelectorAll('#log-list script, #log-list img, img[onerror]').length`); n != 0 {
+	if n := browsertest.Eval[int](p, `document.querySelectorAll('#log-list script, #log-list img, img[onerror]').length`); n != 0 {
 		t.Errorf("%d elements made from log text", n)
 	}
-	p.screenshot("e2e-logs-live-1280x800.png")
+	p.Screenshot("e2e-logs-live-1280x800.png", 1280, 800, shots...)
 
 	// The custom dashboard is listed as custom, and renders from the data.
-	p.do("open the dashboards", chromedp.Click(chromedp.CSS(`#topbar a[data-route=dashboards]`)))
-	p.waitFor("the custom dashboard listed", fmt.Sprintf(`(() => {
+	p.Do("open the dashboards", chromedp.Click(chromedp.CSS(`#topbar a[data-route=dashboards]`)))
+	p.WaitFor("the custom dashboard listed", fmt.Sprintf(`(() => {
 		const c = document.querySelector('.cards a.card[data-dashboard=%q]');
 		return c && c.textContent.includes('E2E custom load') && c.querySelector('.tag-custom');
 	})()`, e2eDashboardID), 10*time.Second, nil)
@@ -501,41 +318,27 @@ func TestConsoleEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := e2eEval[int](p, `document.querySelectorAll('.cards a.card').length`); n != len(builtins)+1 {
+	if n := browsertest.Eval[int](p, `document.querySelectorAll('.cards a.card').length`); n != len(builtins)+1 {
 		t.Errorf("%d dashboards listed, want %d built-in + 1 custom", n, len(builtins))
 	}
-	p.screenshot("e2e-dashboards-1280x800.png")
-	p.do("open the custom dashboard", chromedp.Click(chromedp.CSS(fmt.Sprintf(`.cards a.card[data-dashboard=%q]`, e2eDashboardID))))
+	p.Screenshot("e2e-dashboards-1280x800.png", 1280, 800, shots...)
+	p.Do("open the custom dashboard", chromedp.Click(chromedp.CSS(fmt.Sprintf(`.cards a.card[data-dashboard=%q]`, e2eDashboardID))))
 	customPanel := fmt.Sprintf(`.grid[data-dashboard=%q] .panel[data-panel=e2e-load1]`, e2eDashboardID)
-	p.waitFor("the custom panel drawn", fmt.Sprintf(panelDrawn, customPanel), 20*time.Second,
-		func() { p.do("refresh now", chromedp.Click(chromedp.CSS(".dashboard .toolbar .icon-button"))) })
-	if s := e2eEval[string](p, fmt.Sprintf(`document.querySelector(%q).textContent`, customPanel+" .panel-title")); s != "Load (1 min) of "+agentID {
+	p.WaitFor("the custom panel drawn", fmt.Sprintf(panelDrawn, customPanel), 20*time.Second,
+		func() { p.Do("refresh now", chromedp.Click(chromedp.CSS(".dashboard .toolbar .icon-button"))) })
+	if s := browsertest.Eval[string](p, fmt.Sprintf(`document.querySelector(%q).textContent`, customPanel+" .panel-title")); s != "Load (1 min) of "+agentID {
 		t.Errorf("custom panel title %q: the variable was not substituted", s)
 	}
-	if n := e2eEval[int](p, fmt.Sprintf(seriesPixels, customPanel+" canvas")); n < 3 {
+	if n := browsertest.Eval[int](p, fmt.Sprintf(seriesPixels, customPanel+" canvas")); n < 3 {
 		t.Errorf("the custom chart has %d pixels in the series colour: no line drawn", n)
 	}
-	p.screenshot("e2e-custom-dashboard-1280x800.png")
+	p.Screenshot("e2e-custom-dashboard-1280x800.png", 1280, 800, shots...)
 
 	// What must never have happened.
-	probe := e2eEval[struct {
-		Alerts []string `json:"alerts"`
-		CSP    []string `json:"csp"`
-	}](p, `window.__lm`)
-	if len(probe.Alerts) > 0 {
-		t.Errorf("alert() ran: %q", probe.Alerts)
-	}
-	if len(probe.CSP) > 0 {
-		t.Errorf("Content-Security-Policy violations: %q", probe.CSP)
-	}
-	if s := e2eEval[string](p, `JSON.stringify(Object.assign({}, localStorage)) + document.cookie + location.href`); strings.Contains(s, r.token) {
+	if s := browsertest.Eval[string](p, `JSON.stringify(Object.assign({}, localStorage)) + document.cookie + location.href`); strings.Contains(s, r.token) {
 		t.Error("the token left sessionStorage (localStorage, a cookie or the URL)")
 	}
-	p.mu.Lock()
-	for _, pr := range p.problems {
-		t.Error(pr)
-	}
-	p.mu.Unlock()
+	p.Check()
 	t.Logf("browser session done %v after the test started", time.Since(started).Round(100*time.Millisecond))
 }
 
