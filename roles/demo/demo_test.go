@@ -69,7 +69,7 @@ func TestDemoRunsBothRoles(t *testing.T) {
 	o := command.DemoOptions{Dir: dir, IngestAddr: freeAddr(t), QueryAddr: freeAddr(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out bytes.Buffer
+	var out syncBuffer
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, o, &out) }()
 

@@ -2,7 +2,6 @@ package demo
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -34,7 +33,7 @@ func startDemo(t *testing.T) running {
 	o := command.DemoOptions{Dir: dir, IngestAddr: freeAddr(t), QueryAddr: freeAddr(t)}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var out bytes.Buffer
+	var out syncBuffer
 	go func() { done <- Run(ctx, o, &out) }()
 	t.Cleanup(func() {
 		cancel()
