@@ -111,3 +111,56 @@ func TestWaitHonoursContext(t *testing.T) {
 		t.Fatal("Wait on a cancelled context returned nil")
 	}
 }
+
+// countingDecoder counts how often the follower decodes.
+type countingDecoder struct {
+	Decoder
+	n int
+}
+
+func (c *countingDecoder) Decode(data []byte) (*batch.Batch, error) {
+	c.n++
+	return c.Decoder.Decode(data)
+}
+
+func TestOfferedBatchesAreNotDecodedAgain(t *testing.T) {
+	ctx := context.Background()
+	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	enc, _ := codec.NewEncoder()
+	defer enc.Close()
+	dec, _ := codec.NewDecoder(codec.DefaultCaps())
+	defer dec.Close()
+	cd := &countingDecoder{Decoder: dec}
+	var c seen
+	f := New(sp, cd, nil, &c)
+	for seq := uint64(1); seq <= 3; seq++ {
+		b := &batch.Batch{AgentID: "a", Seq: seq}
+		body, _ := enc.Encode(b)
+		spoolSeq, _, err := sp.Append(ctx, spool.KindAgent, "a", seq, 1, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seq != 2 { // batch 2 is not offered: it must be decoded
+			f.Offer(spoolSeq, b)
+		}
+	}
+	if n, err := f.CatchUp(ctx); err != nil || n != 3 {
+		t.Fatalf("catch up: %d %v", n, err)
+	}
+	if cd.n != 1 {
+		t.Fatalf("decoded %d times, want 1 (only the batch not offered)", cd.n)
+	}
+	if got := c.snapshot(); len(got) != 3 || c.ids[1] != 2 {
+		t.Fatalf("seen %v ids %v", got, c.ids)
+	}
+	f.offerMu.Lock()
+	left := len(f.offered)
+	f.offerMu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d offered batches left behind", left)
+	}
+}

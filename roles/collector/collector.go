@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/lightmetrics/lightmetrics/pkg/batch"
 	"github.com/lightmetrics/lightmetrics/pkg/codec"
 	"github.com/lightmetrics/lightmetrics/pkg/config"
 	"github.com/lightmetrics/lightmetrics/pkg/dashboards"
@@ -154,7 +155,7 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 		"log_records", rd.logs.Stats().Records, "took", time.Since(rebuildStart).Round(time.Millisecond))
 
 	holder := ingest.NewTokenHolder(c.tokens)
-	ing, err := ingest.New(&appender{spool: sp, nudge: rd.follower.Nudge}, holder, ingest.Options{
+	ing, err := ingest.New(&appender{spool: sp, offer: rd.follower.Offer}, holder, ingest.Options{
 		Limits:          cfg.Limits(),
 		MaxBodyBytes:    cfg.Ingest.MaxBodyBytes,
 		MaxDecodedBytes: cfg.Ingest.MaxDecodedBytes,
@@ -308,7 +309,9 @@ func ms(v int64) time.Duration { return time.Duration(v) * time.Millisecond }
 // appender makes an accepted record durable in the spool.
 type appender struct {
 	spool *spool.Spool
-	nudge func() // tells the readers' follower the spool grew
+	// offer hands the decoded batch to the readers' follower, so it is not
+	// decoded twice, and tells it the spool grew.
+	offer func(spoolSeq uint64, b *batch.Batch)
 }
 
 func kindOf(k ingest.RecordKind) spool.Kind {
@@ -323,8 +326,8 @@ func (a *appender) Append(ctx context.Context, rec ingest.Record) (ingest.Result
 	if err != nil {
 		return ingest.Result{}, fmt.Errorf("%w: %v", ingest.ErrUnavailable, err)
 	}
-	if !dup && a.nudge != nil {
-		a.nudge()
+	if !dup && a.offer != nil {
+		a.offer(seq, rec.Batch)
 	}
 	return ingest.Result{Duplicate: dup, SpoolSeq: seq}, nil
 }
