@@ -17,6 +17,8 @@ import (
 	"github.com/golang/snappy"
 
 	"github.com/lightmetrics/lightmetrics/pkg/codec"
+
+	"github.com/lightmetrics/lightmetrics/scripts/benchutil"
 )
 
 // Targets the load generator speaks.
@@ -143,10 +145,10 @@ func runLoad(ctx context.Context, cfg *loadConfig) (*summary, error) {
 	var cpuErr, srvErr, hostErr error
 	var sampled sync.Once
 	sampleStart := func() {
-		cpu0, cpuErr = cpuTime("self")
-		host0, hostErr = hostBusy()
+		cpu0, cpuErr = benchutil.CPUTime("self")
+		host0, hostErr = benchutil.HostBusy()
 		if cfg.ServerPID != "" {
-			srv0, srvErr = cpuTime(cfg.ServerPID)
+			srv0, srvErr = benchutil.CPUTime(cfg.ServerPID)
 		}
 	}
 	// Sample CPU at the start of the measured window, not of the run.
@@ -160,8 +162,8 @@ func runLoad(ctx context.Context, cfg *loadConfig) (*summary, error) {
 	}
 	wg.Wait()
 	sampled.Do(sampleStart) // a run shorter than its warm-up
-	cpu1, cpuErr1 := cpuTime("self")
-	host1, hostErr1 := hostBusy()
+	cpu1, cpuErr1 := benchutil.CPUTime("self")
+	host1, hostErr1 := benchutil.HostBusy()
 
 	sum := &summary{
 		System:             cfg.Label,
@@ -231,7 +233,7 @@ func runLoad(ctx context.Context, cfg *loadConfig) (*summary, error) {
 		sum.HostBusyCores = (host1 - host0).Seconds() / elapsed.Seconds()
 	}
 	if cfg.ServerPID != "" {
-		srv1, err := cpuTime(cfg.ServerPID)
+		srv1, err := benchutil.CPUTime(cfg.ServerPID)
 		if err = errors.Join(srvErr, err); err != nil {
 			return nil, fmt.Errorf("load: server pid: %w", err)
 		}
@@ -240,7 +242,7 @@ func runLoad(ctx context.Context, cfg *loadConfig) (*summary, error) {
 		if sum.Samples > 0 {
 			sum.ServerCPUUsPerSample = cpu * 1e6 / float64(sum.Samples)
 		}
-		if rss, err := peakRSS(cfg.ServerPID); err == nil {
+		if rss, err := benchutil.StatusBytes(cfg.ServerPID, "VmHWM"); err == nil {
 			sum.ServerPeakRSSMiB = float64(rss) / (1 << 20)
 		}
 	}

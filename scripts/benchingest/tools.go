@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -16,8 +15,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/lightmetrics/lightmetrics/pkg/tlsutil"
 	"github.com/lightmetrics/lightmetrics/pkg/tokens"
+
+	"github.com/lightmetrics/lightmetrics/scripts/benchutil"
 )
 
 // cmdTokens writes an ingest token table with one fresh random token per
@@ -82,20 +82,9 @@ func cmdFreeport(args []string, stdout io.Writer) error {
 		}
 		n = v
 	}
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	ports := make([]string, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("freeport: %w", err)
-		}
-		lns = append(lns, ln)
-		ports = append(ports, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	ports, err := benchutil.FreePorts(n)
+	if err != nil {
+		return fmt.Errorf("freeport: %w", err)
 	}
 	fmt.Fprintln(stdout, strings.Join(ports, " "))
 	return nil
@@ -114,37 +103,7 @@ func cmdWait(ctx context.Context, args []string, stderr io.Writer) error {
 	if *rawURL == "" || fs.NArg() > 0 {
 		return usagef("usage: benchingest wait --url URL [--ca-file FILE] [--timeout 30s]")
 	}
-	tlsCfg, err := tlsutil.ClientConfig(*caFile)
-	if err != nil {
-		return err
-	}
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
-	defer client.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	last := "no answer"
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, *rawURL, nil)
-		if err != nil {
-			return usagef("wait: %v", err)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait: %s not ready after %s: %s", *rawURL, *timeout, last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return benchutil.WaitOK(ctx, *rawURL, *caFile, *timeout)
 }
 
 // cmdReport prints the side-by-side table of the JSON summaries in the

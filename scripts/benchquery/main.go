@@ -25,8 +25,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -34,7 +32,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/lightmetrics/lightmetrics/pkg/tlsutil"
+	"github.com/lightmetrics/lightmetrics/scripts/benchutil"
 )
 
 // Exit codes, as the lightmetrics binary uses them.
@@ -100,14 +98,9 @@ func cmdFreeport(args []string, stdout io.Writer) error {
 		}
 		n = v
 	}
-	ports := make([]string, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return fmt.Errorf("freeport: %w", err)
-		}
-		defer ln.Close()
-		ports = append(ports, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	ports, err := benchutil.FreePorts(n)
+	if err != nil {
+		return fmt.Errorf("freeport: %w", err)
 	}
 	fmt.Fprintln(stdout, strings.Join(ports, " "))
 	return nil
@@ -126,35 +119,5 @@ func cmdWait(ctx context.Context, args []string, stderr io.Writer) error {
 	if *rawURL == "" || fs.NArg() > 0 {
 		return usagef("usage: benchquery wait --url URL [--ca-file FILE] [--timeout 60s]")
 	}
-	tlsCfg, err := tlsutil.ClientConfig(*caFile)
-	if err != nil {
-		return fmt.Errorf("wait: %w", err)
-	}
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}
-	defer client.CloseIdleConnections()
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
-	defer cancel()
-	last := "no answer"
-	for {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, *rawURL, nil)
-		if err != nil {
-			return usagef("wait: %v", err)
-		}
-		resp, err := client.Do(req)
-		if err == nil {
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("wait: %s not ready after %s: %s", *rawURL, *timeout, last)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
+	return benchutil.WaitOK(ctx, *rawURL, *caFile, *timeout)
 }

@@ -8,11 +8,14 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/lightmetrics/lightmetrics/pkg/tlsutil"
 	"github.com/lightmetrics/lightmetrics/pkg/tokens"
+
+	"github.com/lightmetrics/lightmetrics/scripts/benchutil"
 )
 
 // benchQuery is the query the benchmark times.
@@ -200,17 +203,17 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		s.dataDiff = &df
 	}
 
-	busy0, _ := machineBusy()
+	busy0, _ := benchutil.HostBusy()
 	ours0 := ourCPU(systems)
 	wall0 := time.Now()
 	timeQueries(ctx, systems, endMs, stepMs, f.runs, logf)
 	var others float64
-	if busy1, err := machineBusy(); err == nil && busy0 > 0 {
+	if busy1, err := benchutil.HostBusy(); err == nil && busy0 > 0 {
 		others = max(float64(busy1-busy0-(ourCPU(systems)-ours0))/float64(time.Since(wall0)), 0)
 	}
 	for _, s := range systems {
 		if s.pid > 0 && s.sameAs == "" {
-			s.rssAfter, _ = statusBytes(s.pid, "VmRSS")
+			s.rssAfter, _ = benchutil.StatusBytes(strconv.Itoa(s.pid), "VmRSS")
 		}
 	}
 	lmStore := lightmetricsStore(ctx, systems[0])
@@ -272,7 +275,7 @@ func loadOne(ctx context.Context, s *system, g *generated, d dataset, f runFlags
 		} else {
 			logf("%s: idle after another %s", s.name, took.Round(time.Second))
 		}
-		s.rssLoaded, _ = statusBytes(s.pid, "VmRSS")
+		s.rssLoaded, _ = benchutil.StatusBytes(strconv.Itoa(s.pid), "VmRSS")
 	}
 }
 
