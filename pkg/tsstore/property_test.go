@@ -202,7 +202,11 @@ func TestConcurrentAddSelect(t *testing.T) {
 	s.Prune(now.Add(32 * time.Minute))
 	checkCounters(t, s)
 	st := s.Stats()
-	if st.Series == 0 || st.Samples == 0 || st.Bytes > 20_000 || st.DroppedMaxBytes == 0 || st.DroppedRetention == 0 {
+	// 6,000 samples cannot fit in 20,000 bytes, so size eviction must have
+	// run. Whether the oldest chunks then go by age (Prune) or by size is a
+	// matter of interleaving, so DroppedRetention is not asserted here;
+	// TestRetention covers it deterministically.
+	if st.Series == 0 || st.Samples == 0 || st.Bytes > 20_000 || st.DroppedMaxBytes == 0 {
 		t.Fatalf("after the run: %+v", st)
 	}
 }
