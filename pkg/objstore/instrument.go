@@ -1,0 +1,108 @@
+package objstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Instrument counts b's requests, outcomes, latency and bytes on reg (a
+// private registry when nil, never the global one).
+func Instrument(b Bucket, reg prometheus.Registerer) Bucket {
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m := &instrumented{b: b,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "lightmetrics_objstore_requests_total",
+			Help: "Object-store requests by operation and outcome (ok, not_found, exists, error)."}, []string{"op", "outcome"}),
+		seconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "lightmetrics_objstore_request_duration_seconds",
+			Help: "Object-store request latency by operation.", Buckets: prometheus.ExponentialBuckets(0.001, 2, 15)}, []string{"op"}),
+		written: prometheus.NewCounter(prometheus.CounterOpts{Name: "lightmetrics_objstore_bytes_written_total",
+			Help: "Bytes written to the object store."}),
+		read: prometheus.NewCounter(prometheus.CounterOpts{Name: "lightmetrics_objstore_bytes_read_total",
+			Help: "Bytes read from the object store."}),
+	}
+	reg.MustRegister(m.requests, m.seconds, m.written, m.read)
+	return m
+}
+
+type instrumented struct {
+	b             Bucket
+	requests      *prometheus.CounterVec
+	seconds       *prometheus.HistogramVec
+	written, read prometheus.Counter
+}
+
+func (m *instrumented) done(op string, start time.Time, err error) {
+	outcome := "ok"
+	switch {
+	case errors.Is(err, ErrNotExist):
+		outcome = "not_found"
+	case errors.Is(err, ErrExists):
+		outcome = "exists"
+	case err != nil:
+		outcome = "error"
+	}
+	m.requests.WithLabelValues(op, outcome).Inc()
+	m.seconds.WithLabelValues(op).Observe(time.Since(start).Seconds())
+}
+
+func (m *instrumented) String() string { return m.b.String() }
+
+func (m *instrumented) Put(ctx context.Context, key string, data []byte) (ObjectInfo, error) {
+	start := time.Now()
+	info, err := m.b.Put(ctx, key, data)
+	m.done("put", start, err)
+	if err == nil {
+		m.written.Add(float64(len(data)))
+	}
+	return info, err
+}
+
+func (m *instrumented) Create(ctx context.Context, key string, data []byte) (ObjectInfo, error) {
+	start := time.Now()
+	info, err := m.b.Create(ctx, key, data)
+	m.done("create", start, err)
+	if err == nil {
+		m.written.Add(float64(len(data)))
+	}
+	return info, err
+}
+
+func (m *instrumented) Get(ctx context.Context, key string, maxBytes int64) ([]byte, error) {
+	start := time.Now()
+	data, err := m.b.Get(ctx, key, maxBytes)
+	m.done("get", start, err)
+	m.read.Add(float64(len(data)))
+	return data, err
+}
+
+func (m *instrumented) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+	start := time.Now()
+	info, err := m.b.Stat(ctx, key)
+	m.done("stat", start, err)
+	return info, err
+}
+
+func (m *instrumented) List(ctx context.Context, prefix, startAfter string, fn func(ObjectInfo) error) error {
+	start := time.Now()
+	err := m.b.List(ctx, prefix, startAfter, fn)
+	m.done("list", start, err)
+	return err
+}
+
+func (m *instrumented) Dirs(ctx context.Context, prefix string) ([]string, error) {
+	start := time.Now()
+	dirs, err := m.b.Dirs(ctx, prefix)
+	m.done("dirs", start, err)
+	return dirs, err
+}
+
+func (m *instrumented) Delete(ctx context.Context, key string) error {
+	start := time.Now()
+	err := m.b.Delete(ctx, key)
+	m.done("delete", start, err)
+	return err
+}
