@@ -37,8 +37,10 @@ type AgentCheckOptions struct {
 // and writes user-facing output to out; errors marked with exitcode.Config
 // end the process with exit code 2, others with 1.
 type Roles struct {
-	CollectorRun   func(ctx context.Context, path string, out io.Writer) error
-	CollectorCheck func(ctx context.Context, path string, out io.Writer) error
+	CollectorRun func(ctx context.Context, path string, out io.Writer) error
+	// CollectorCheck's checkObjectStore (--check-object-store) also
+	// contacts the [object_store] bucket; check-config stays local without it.
+	CollectorCheck func(ctx context.Context, path string, checkObjectStore bool, out io.Writer) error
 	AgentCheck     func(ctx context.Context, path string, o AgentCheckOptions, out io.Writer) error
 	AgentOnce      func(ctx context.Context, path string, out io.Writer) error
 	AgentDaemon    func(ctx context.Context, path string, out io.Writer) error
@@ -117,6 +119,21 @@ func agentCheckAction(r Roles) cli.ActionFunc {
 	}
 }
 
+func collectorCheckAction(r Roles) cli.ActionFunc {
+	return func(c *cli.Context) error {
+		path, err := oneFile(c)
+		if err != nil {
+			return err
+		}
+		return r.CollectorCheck(c.Context, path, c.Bool("check-object-store"), c.App.Writer)
+	}
+}
+
+var checkObjectStoreFlag = &cli.BoolFlag{
+	Name:  "check-object-store",
+	Usage: "also write, read and delete a probe object in the [object_store] bucket",
+}
+
 var collectorConfigFlag = &cli.StringFlag{
 	Name:  "collector-config",
 	Usage: "also check that the agent's limits fit the collector's server.toml `FILE`",
@@ -161,8 +178,9 @@ func mainApp(r Roles) *cli.App {
 						Name:         "check-config",
 						Usage:        "validate server.toml and every file it names, without listening",
 						ArgsUsage:    "FILE",
+						Flags:        []cli.Flag{checkObjectStoreFlag},
 						OnUsageError: onUsageError,
-						Action:       fileAction(r.CollectorCheck),
+						Action:       collectorCheckAction(r),
 					},
 				},
 			},
@@ -247,16 +265,20 @@ func collectorAlias(r Roles) *cli.App {
 	return &cli.App{
 		Name:            "lm-collector",
 		Usage:           "the lightmetrics collector (same as `lightmetrics collector run|check-config`)",
-		UsageText:       "lm-collector [--check-config] FILE",
+		UsageText:       "lm-collector [--check-config [--check-object-store]] FILE",
 		Version:         r.Version,
 		HideHelpCommand: true,
 		OnUsageError:    onUsageError,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "check-config", Usage: "validate FILE and what it names, without listening"},
+			checkObjectStoreFlag,
 		},
 		Action: func(c *cli.Context) error {
 			if c.Bool("check-config") {
-				return fileAction(r.CollectorCheck)(c)
+				return collectorCheckAction(r)(c)
+			}
+			if c.Bool("check-object-store") {
+				return usageError("--check-object-store goes with --check-config")
 			}
 			return fileAction(r.CollectorRun)(c)
 		},

@@ -18,6 +18,7 @@ type recorder struct {
 	check  AgentCheckOptions
 	demo   DemoOptions
 	err    error
+	probe  bool
 }
 
 func (r *recorder) roles() Roles {
@@ -28,8 +29,11 @@ func (r *recorder) roles() Roles {
 		}
 	}
 	return Roles{
-		CollectorRun:   file("collector run"),
-		CollectorCheck: file("collector check-config"),
+		CollectorRun: file("collector run"),
+		CollectorCheck: func(_ context.Context, path string, probe bool, _ io.Writer) error {
+			r.called, r.path, r.probe = "collector check-config", path, probe
+			return r.err
+		},
 		AgentCheck: func(_ context.Context, path string, o AgentCheckOptions, _ io.Writer) error {
 			r.called, r.path, r.check = "agent check", path, o
 			return r.err
@@ -92,6 +96,30 @@ func TestAgentCheckCollectorConfig(t *testing.T) {
 		if rec.check.CollectorConfig != "/etc/s.toml" || rec.path != "/etc/a.toml" {
 			t.Fatalf("%v: got %+v path %q", args, rec.check, rec.path)
 		}
+	}
+}
+
+func TestCheckObjectStoreFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args  []string
+		probe bool
+	}{
+		{[]string{"lm-collector", "--check-config", "--check-object-store", "/etc/s.toml"}, true},
+		{[]string{"lightmetrics", "collector", "check-config", "--check-object-store", "/etc/s.toml"}, true},
+		{[]string{"lightmetrics", "collector", "check-config", "/etc/s.toml"}, false},
+	} {
+		var rec recorder
+		if code := Run(context.Background(), tc.args, io.Discard, io.Discard, rec.roles()); code != 0 {
+			t.Fatalf("%v: exit %d", tc.args, code)
+		}
+		if rec.called != "collector check-config" || rec.probe != tc.probe {
+			t.Fatalf("%v: called %q probe=%v, want probe=%v", tc.args, rec.called, rec.probe, tc.probe)
+		}
+	}
+	var rec recorder
+	var errOut bytes.Buffer
+	if code := Run(context.Background(), []string{"lm-collector", "--check-object-store", "/etc/s.toml"}, io.Discard, &errOut, rec.roles()); code != exitcode.Usage || rec.called != "" {
+		t.Fatalf("--check-object-store without --check-config: exit %d, called %q", code, rec.called)
 	}
 }
 

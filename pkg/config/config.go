@@ -131,6 +131,9 @@ type ObjectStore struct {
 	SecretKeyFile    string `toml:"secret_key_file"`
 	PathStyle        bool   `toml:"path_style"`
 	RequestTimeoutMs int64  `toml:"request_timeout_ms"`
+	// PollIntervalMs is how often an s3_manifest collector lists the
+	// manifest for batches its peers accepted.
+	PollIntervalMs int64 `toml:"poll_interval_ms"`
 }
 
 // Log is [log]: the process's own logging.
@@ -226,6 +229,9 @@ func (s Storage) Retention() time.Duration { return time.Duration(s.RetentionHou
 
 // RequestTimeout is request_timeout_ms as a duration.
 func (o ObjectStore) RequestTimeout() time.Duration { return ms(o.RequestTimeoutMs) }
+
+// PollInterval is poll_interval_ms as a duration.
+func (o ObjectStore) PollInterval() time.Duration { return ms(o.PollIntervalMs) }
 
 // Interval is interval_ms as a duration.
 func (a *Agent) Interval() time.Duration { return ms(a.IntervalMs) }

@@ -80,6 +80,7 @@ func DefaultObjectStore() *ObjectStore {
 		Secure:           true,
 		PathStyle:        true,
 		RequestTimeoutMs: 30000,
+		PollIntervalMs:   1000,
 	}
 }
 

@@ -180,6 +180,7 @@ func (s *Server) Validate() error {
 		}
 		c.required("object_store.region", o.Region)
 		c.positive("object_store.request_timeout_ms", o.RequestTimeoutMs)
+		c.positive("object_store.poll_interval_ms", o.PollIntervalMs)
 		if o.CAFile != "" && !o.Secure {
 			c.add("object_store.ca_file", "set, but secure = false: the connection would not use TLS")
 		}

@@ -168,7 +168,7 @@ func TestLoadServerGood(t *testing.T) {
 				ObjectStore: &ObjectStore{Endpoint: "minio.lab:9000", Bucket: "lightmetrics-test", Prefix: "collectors/a",
 					Region: "eu-west-1", Secure: true, CAFile: filepath.Join(abs, "ca.pem"),
 					AccessKeyFile: filepath.Join(abs, "ak"), SecretKeyFile: filepath.Join(abs, "sk"),
-					PathStyle: false, RequestTimeoutMs: 5},
+					PathStyle: false, RequestTimeoutMs: 5, PollIntervalMs: 7},
 				Log:  Log{Level: "debug", Format: "json"},
 				Path: s.Path,
 				doc:  s.doc,

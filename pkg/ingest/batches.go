@@ -80,6 +80,9 @@ func (h *Handler) serveBatchBody(w http.ResponseWriter, r *http.Request, agentID
 // the record may not be durable, so the client must retry: 503, never an ack.
 func (h *Handler) store(ctx context.Context, rec Record) (Result, *refusal) {
 	res, err := h.app.Append(ctx, rec)
+	if errors.Is(err, ErrNotSupported) {
+		return res, &refusal{status: http.StatusNotImplemented, reason: "not_supported", msg: err.Error()}
+	}
 	if err != nil {
 		what := "storage error"
 		if errors.Is(err, ErrUnavailable) {

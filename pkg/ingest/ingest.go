@@ -45,6 +45,13 @@ const (
 // Retry-After; the batch is not acknowledged.
 var ErrUnavailable = errors.New("ingest: storage unavailable")
 
+// ErrNotSupported is what an Appender wraps when it cannot store this kind of
+// record at all under its configuration (remote write with s3_manifest
+// acceptance). The client gets 501 with the Appender's message: retrying
+// the same request elsewhere in the same setup will not help, and a
+// Prometheus sender keeps the data in its WAL rather than dropping it.
+var ErrNotSupported = errors.New("ingest: not supported by this collector's acceptance mode")
+
 // RecordKind says which route a record arrived on.
 type RecordKind uint8
 

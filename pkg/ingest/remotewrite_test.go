@@ -279,6 +279,14 @@ func TestRemoteWriteStatuses(t *testing.T) {
 			status: 503, contains: []string{"storage unavailable", "retry later"}, reason: "unavailable", retry: true,
 		},
 		{
+			name: "acceptance mode without remote write",
+			cfg: envConfig{hook: func(context.Context, Record) error {
+				return fmt.Errorf("remote write is not available with ingest.acceptance = \"s3_manifest\": %w", ErrNotSupported)
+			}},
+			req:    func(t *testing.T) request { return rwReq(t, "agent-a", sampleRequest()) },
+			status: 501, contains: []string{"remote write is not available", "s3_manifest"}, reason: "not_supported",
+		},
+		{
 			name:   "happy path",
 			req:    func(t *testing.T) request { return rwReq(t, "agent-b", sampleRequest()) },
 			status: 204, stored: 1,

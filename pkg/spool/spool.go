@@ -80,36 +80,60 @@ func Key(kind Kind, agentID string, seq uint64) []byte {
 }
 
 // recordVersion is the first byte of every spool record: the envelope is
-// version, receive time (8 bytes, big-endian Unix ns), then the codec body.
-// The receive time lives here because the body carries only the agent's
-// clock, and first/last-seen must survive a rebuild after restart.
-const recordVersion = 1
+// version, kind, receive time (8 bytes, big-endian Unix ns), then the codec
+// body. The receive time lives here because the body carries only the
+// agent's clock, and first/last-seen must survive a rebuild after restart;
+// the kind, because landed objects carry each record's full identity.
+// Version 1 records (no kind byte) are still read, with kind 0.
+const (
+	recordVersion   = 2
+	recordVersionV1 = 1
+)
 
-const envelopeBytes = 1 + 8
+const envelopeBytes = 1 + 1 + 8
 
 // ErrBadRecord means a stored record has an envelope this version cannot read.
 var ErrBadRecord = errors.New("spool: unreadable record envelope")
 
-func envelope(receivedNs int64, body []byte) []byte {
+func envelope(kind Kind, receivedNs int64, body []byte) []byte {
 	out := make([]byte, envelopeBytes, envelopeBytes+len(body))
 	out[0] = recordVersion
-	binary.BigEndian.PutUint64(out[1:], uint64(receivedNs))
+	out[1] = byte(kind)
+	binary.BigEndian.PutUint64(out[2:], uint64(receivedNs))
 	return append(out, body...)
 }
 
-func open(v []byte) (receivedNs int64, body []byte, err error) {
-	if len(v) < envelopeBytes || v[0] != recordVersion {
-		return 0, nil, ErrBadRecord
+func open(v []byte) (kind Kind, receivedNs int64, body []byte, err error) {
+	switch {
+	case len(v) >= envelopeBytes && v[0] == recordVersion:
+		return Kind(v[1]), int64(binary.BigEndian.Uint64(v[2:])), v[envelopeBytes:], nil
+	case len(v) >= 9 && v[0] == recordVersionV1:
+		return 0, int64(binary.BigEndian.Uint64(v[1:])), v[9:], nil
 	}
-	return int64(binary.BigEndian.Uint64(v[1:])), v[envelopeBytes:], nil
+	return 0, 0, nil, ErrBadRecord
 }
+
+// ScanRecords is Scan with each record's kind (as a byte, so readers need
+// not import this package's Kind).
+func (s *Spool) ScanRecords(ctx context.Context, from uint64, fn func(seq uint64, kind byte, receivedNs int64, body []byte) error) error {
+	return s.q.Scan(ctx, from, func(seq uint64, v []byte) error {
+		kind, recv, body, err := open(v)
+		if err != nil {
+			return fmt.Errorf("spool record %d: %w", seq, err)
+		}
+		return fn(seq, byte(kind), recv, body)
+	})
+}
+
+// LastSeq is the last spool sequence ever assigned.
+func (s *Spool) LastSeq() uint64 { return s.q.Stats().LastSeq }
 
 // Append stores body (an encoded batch) received at receivedNs unless
 // (kind, agentID, seq) is already stored; it returns once the record is
 // durable. duplicate reports the second case, with the spool sequence of
 // the stored copy.
 func (s *Spool) Append(ctx context.Context, kind Kind, agentID string, seq uint64, receivedNs int64, body []byte) (spoolSeq uint64, duplicate bool, err error) {
-	res, err := s.q.Append(ctx, queue.Entry{Data: envelope(receivedNs, body), DedupeKey: Key(kind, agentID, seq)})
+	res, err := s.q.Append(ctx, queue.Entry{Data: envelope(kind, receivedNs, body), DedupeKey: Key(kind, agentID, seq)})
 	if err != nil {
 		return 0, false, fmt.Errorf("spool: append %s/%d: %w", agentID, seq, err)
 	}
@@ -128,13 +152,7 @@ func (s *Spool) Durable(kind Kind, agentID string, seq uint64) (bool, error) {
 // Scan calls fn for every stored record from spool sequence from on, in
 // order, with its receive time and codec body. body is valid only during fn.
 func (s *Spool) Scan(ctx context.Context, from uint64, fn func(seq uint64, receivedNs int64, body []byte) error) error {
-	return s.q.Scan(ctx, from, func(seq uint64, v []byte) error {
-		recv, body, err := open(v)
-		if err != nil {
-			return fmt.Errorf("spool record %d: %w", seq, err)
-		}
-		return fn(seq, recv, body)
-	})
+	return s.ScanRecords(ctx, from, func(seq uint64, _ byte, recv int64, body []byte) error { return fn(seq, recv, body) })
 }
 
 // Get returns one stored record's receive time and body.
@@ -143,7 +161,8 @@ func (s *Spool) Get(seq uint64) (receivedNs int64, body []byte, err error) {
 	if err != nil {
 		return 0, nil, err
 	}
-	return open(v)
+	_, recv, body, err := open(v)
+	return recv, body, err
 }
 
 // DeleteThrough removes every record up to and including seq (retention).
@@ -158,6 +177,20 @@ func (s *Spool) State(bucket, key []byte) ([]byte, error) { return s.q.State(buc
 // PutState writes small collector state.
 func (s *Spool) PutState(ctx context.Context, kvs ...queue.KV) error {
 	return s.q.PutState(ctx, kvs...)
+}
+
+// collectorState is the state bucket of the collector's background parts
+// (landing cursor, manifest cursors, collector id).
+const collectorState = "collector"
+
+// LoadState returns the collector state under key, nil when absent.
+func (s *Spool) LoadState(key string) ([]byte, error) {
+	return s.q.State([]byte(collectorState), []byte(key))
+}
+
+// SaveState durably writes collector state under key.
+func (s *Spool) SaveState(ctx context.Context, key string, value []byte) error {
+	return s.q.PutState(ctx, queue.KV{Bucket: []byte(collectorState), Key: []byte(key), Value: value})
 }
 
 // Stats returns the spool's counters.
@@ -176,11 +209,13 @@ var errStop = errors.New("stop")
 
 // ExpireBefore deletes the oldest records received before cutoffNs, up to
 // the first one received at or after it (records are stored in receive
-// order, so one old record behind a newer one waits for the next pass).
-func (s *Spool) ExpireBefore(ctx context.Context, cutoffNs int64) (queue.Dropped, error) {
+// order, so one old record behind a newer one waits for the next pass), and
+// never past spool sequence limit: records not yet landed in the object
+// store stay whatever their age (pass math.MaxUint64 when nothing lands).
+func (s *Spool) ExpireBefore(ctx context.Context, cutoffNs int64, limit uint64) (queue.Dropped, error) {
 	var through uint64
 	err := s.Scan(ctx, 0, func(seq uint64, recv int64, _ []byte) error {
-		if recv >= cutoffNs {
+		if recv >= cutoffNs || seq > limit {
 			return errStop
 		}
 		through = seq

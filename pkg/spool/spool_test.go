@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 )
@@ -118,15 +119,20 @@ func TestConcurrentAppendsStoredOnce(t *testing.T) {
 }
 
 func TestUnreadableEnvelopeIsAnError(t *testing.T) {
-	if _, _, err := open([]byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 'x'}); !errors.Is(err, ErrBadRecord) {
+	if _, _, _, err := open([]byte{9, 0, 0, 0, 0, 0, 0, 0, 0, 0, 'x'}); !errors.Is(err, ErrBadRecord) {
 		t.Fatalf("unknown version: %v", err)
 	}
-	if _, _, err := open([]byte{recordVersion, 1, 2}); !errors.Is(err, ErrBadRecord) {
+	if _, _, _, err := open([]byte{recordVersion, 1, 2}); !errors.Is(err, ErrBadRecord) {
 		t.Fatalf("short envelope: %v", err)
 	}
-	recv, body, err := open(envelope(-5, []byte("b")))
-	if err != nil || recv != -5 || string(body) != "b" {
-		t.Fatalf("round trip: %d %q %v", recv, body, err)
+	kind, recv, body, err := open(envelope(KindRemoteWrite, -5, []byte("b")))
+	if err != nil || kind != KindRemoteWrite || recv != -5 || string(body) != "b" {
+		t.Fatalf("round trip: %c %d %q %v", kind, recv, body, err)
+	}
+	// Records written by the first envelope version still read, kind 0.
+	kind, recv, body, err = open([]byte{recordVersionV1, 0, 0, 0, 0, 0, 0, 0, 7, 'v'})
+	if err != nil || kind != 0 || recv != 7 || string(body) != "v" {
+		t.Fatalf("version 1 record: %c %d %q %v", kind, recv, body, err)
 	}
 }
 
@@ -142,14 +148,19 @@ func TestExpireBefore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d, err := s.ExpireBefore(ctx, 30)
-	if err != nil || d.Records != 2 {
+	// Not landed past seq 1: only that one may go.
+	d, err := s.ExpireBefore(ctx, 30, 1)
+	if err != nil || d.Records != 1 {
+		t.Fatalf("expire with a landing limit: %+v %v, want 1 record", d, err)
+	}
+	d, err = s.ExpireBefore(ctx, 30, math.MaxUint64)
+	if err != nil || d.Records != 1 {
 		t.Fatalf("expire: %+v %v, want 2 records", d, err)
 	}
 	if st := s.Stats(); st.Records != 2 || st.FirstSeq != 3 {
 		t.Fatalf("after expiry: %+v", st)
 	}
-	if d, err := s.ExpireBefore(ctx, 5); err != nil || d.Records != 0 {
+	if d, err := s.ExpireBefore(ctx, 5, math.MaxUint64); err != nil || d.Records != 0 {
 		t.Fatalf("nothing to expire: %+v %v", d, err)
 	}
 }

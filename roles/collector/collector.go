@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -27,7 +28,10 @@ import (
 	"github.com/lightmetrics/lightmetrics/pkg/exitcode"
 	"github.com/lightmetrics/lightmetrics/pkg/httpauth"
 	"github.com/lightmetrics/lightmetrics/pkg/ingest"
+	"github.com/lightmetrics/lightmetrics/pkg/landing"
 	"github.com/lightmetrics/lightmetrics/pkg/logging"
+	"github.com/lightmetrics/lightmetrics/pkg/manifest"
+	"github.com/lightmetrics/lightmetrics/pkg/objstore"
 	"github.com/lightmetrics/lightmetrics/pkg/spool"
 	"github.com/lightmetrics/lightmetrics/pkg/tlsutil"
 	"github.com/lightmetrics/lightmetrics/pkg/tokens"
@@ -52,13 +56,14 @@ func load(path string) (*checked, error) {
 	if err := config.CheckFiles(cfg); err != nil {
 		return nil, exitcode.Config(err)
 	}
-	if cfg.Ingest.Acceptance == config.AcceptS3Manifest {
-		// Acknowledging from the local spool while claiming s3_manifest
-		// would break the promise that the manifest is part of the ack.
-		return nil, exitcode.Config(fmt.Errorf("%s: ingest.acceptance: %q is not available in this build: object-store landing is not built yet (see docs/limitations.md); use %q",
-			path, config.AcceptS3Manifest, config.AcceptLocalSpool))
-	}
 	c := &checked{cfg: cfg}
+	if cfg.ObjectStore != nil {
+		// Builds the client and reads the credential files; no request is
+		// sent (check-config --check-object-store does that).
+		if _, err := openBucket(cfg.ObjectStore, nil); err != nil {
+			return nil, exitcode.Config(fmt.Errorf("%s: object_store: %w", path, err))
+		}
+	}
 	if c.tokens, err = tokens.LoadTable(cfg.Ingest.TokenFile); err != nil {
 		return nil, exitcode.Config(fmt.Errorf("%s: ingest.token_file: %w", path, err))
 	}
@@ -75,14 +80,32 @@ func load(path string) (*checked, error) {
 }
 
 // Check validates server.toml and everything it names without listening,
-// and prints one line on success.
-func Check(_ context.Context, path string, out io.Writer) error {
+// and prints one line on success. With probeStore it also writes, reads,
+// conditionally re-creates and deletes a probe object in the object store,
+// proving it is reachable, writable and honours If-None-Match.
+func Check(ctx context.Context, path string, probeStore bool, out io.Writer) error {
 	c, err := load(path)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "%s: OK (ingest %s, query %s, acceptance %s, %d agent tokens, %d dashboards)\n",
-		path, c.cfg.Ingest.Listen, c.cfg.Query.Listen, c.cfg.Ingest.Acceptance, c.tokens.Len(), len(c.dashboards.List()))
+	store := "no object store"
+	if o := c.cfg.ObjectStore; o != nil {
+		store = fmt.Sprintf("object store %s/%s not contacted", o.Endpoint, o.Bucket)
+		if probeStore {
+			b, err := openBucket(o, nil)
+			if err != nil {
+				return exitcode.Config(fmt.Errorf("%s: object_store: %w", path, err))
+			}
+			if err := objstore.Probe(ctx, b); err != nil {
+				return fmt.Errorf("%s: object_store: %w", path, err)
+			}
+			store = fmt.Sprintf("object store %s/%s reachable, writable, conditional writes honoured", o.Endpoint, o.Bucket)
+		}
+	} else if probeStore {
+		return exitcode.Config(fmt.Errorf("%s: --check-object-store: the config has no [object_store] section", path))
+	}
+	fmt.Fprintf(out, "%s: OK (ingest %s, query %s, acceptance %s, %d agent tokens, %d dashboards, %s)\n",
+		path, c.cfg.Ingest.Listen, c.cfg.Query.Listen, c.cfg.Ingest.Acceptance, c.tokens.Len(), len(c.dashboards.List()), store)
 	return nil
 }
 
@@ -154,8 +177,53 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 	log.Info("rebuilt query indexes from the spool", "batches", n, "series", rd.series.Stats().Series,
 		"log_records", rd.logs.Stats().Records, "took", time.Since(rebuildStart).Round(time.Millisecond))
 
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	var bg sync.WaitGroup
+	defer bg.Wait()
+	defer stopRun()
+
+	var app ingest.Appender = &appender{spool: sp, offer: rd.follower.Offer}
+	retainLimit := func() uint64 { return math.MaxUint64 }
+	if cfg.ObjectStore != nil {
+		id, err := collectorID(ctx, sp)
+		if err != nil {
+			return fmt.Errorf("start collector: %w", err)
+		}
+		bucket, err := openBucket(cfg.ObjectStore, reg)
+		if err != nil {
+			return exitcode.Config(fmt.Errorf("%s: object_store: %w", path, err))
+		}
+		switch cfg.Ingest.Acceptance {
+		case config.AcceptS3Manifest:
+			app = &manifestAppender{spool: sp, acc: manifest.NewAcceptor(bucket, id, reg), offer: rd.follower.Offer, log: log}
+			mf, err := manifest.NewFollower(bucket, sp, manifestFollowerOptions(cfg, sp, rd.follower.Nudge, log.With("part", "manifest"), reg))
+			if err != nil {
+				return fmt.Errorf("start manifest follower: %w", err)
+			}
+			bg.Add(1)
+			go func() { defer bg.Done(); mf.Run(runCtx) }()
+			log.Info("s3_manifest acceptance: acknowledging once the manifest entry is in the bucket", "collector_id", id, "store", bucket.String())
+		default:
+			ld, err := landing.New(bucket, sp, sp, landing.Options{
+				Collector:  id,
+				Interval:   ms(cfg.Ingest.ObjectLandingIntervalMs),
+				Logger:     log.With("part", "landing"),
+				Registerer: reg,
+			})
+			if err != nil {
+				return fmt.Errorf("start landing: %w", err)
+			}
+			retainLimit = ld.Landed
+			bg.Add(1)
+			go func() { defer bg.Done(); ld.Run(runCtx) }()
+			log.Info("landing accepted batches to the object store", "collector_id", id, "store", bucket.String(),
+				"interval", ms(cfg.Ingest.ObjectLandingIntervalMs), "landed_through", ld.Landed())
+		}
+	}
+
 	holder := ingest.NewTokenHolder(c.tokens)
-	ing, err := ingest.New(&appender{spool: sp, offer: rd.follower.Offer}, holder, ingest.Options{
+	ing, err := ingest.New(app, holder, ingest.Options{
 		Limits:          cfg.Limits(),
 		MaxBodyBytes:    cfg.Ingest.MaxBodyBytes,
 		MaxDecodedBytes: cfg.Ingest.MaxDecodedBytes,
@@ -204,9 +272,6 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 		ingestLn.Close()
 		return fmt.Errorf("listen query %s: %w", cfg.Query.Listen, err)
 	}
-	if cfg.ObjectStore != nil {
-		log.Warn("[object_store] is configured but object-store landing is not built yet: batches stay in the local spool only")
-	}
 	log.Info("ingest listener", "addr", ingestLn.Addr().String(), "tls", true, "acceptance", cfg.Ingest.Acceptance)
 	log.Info("private listener", "addr", queryLn.Addr().String(), "tls", cfg.Query.TLS.Enabled())
 	if o.Ready != nil {
@@ -233,15 +298,10 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 		}
 	}()
 
-	runCtx, stopRun := context.WithCancel(ctx)
-	defer stopRun()
 	go c.tls.Watch(runCtx, 30*time.Second)
-	var bg sync.WaitGroup
 	bg.Add(2)
 	go func() { defer bg.Done(); rd.follower.Run(runCtx) }()
-	go func() { defer bg.Done(); rd.retain(runCtx, sp, cfg.Storage.Retention(), log) }()
-	defer bg.Wait()
-	defer stopRun()
+	go func() { defer bg.Done(); rd.retain(runCtx, sp, cfg.Storage.Retention(), retainLimit, log) }()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

@@ -22,7 +22,7 @@ import (
 func TestCheckConfig(t *testing.T) {
 	e := newEnv(t, t.TempDir(), 2, "")
 	var out bytes.Buffer
-	if err := Check(context.Background(), e.serverToml, &out); err != nil {
+	if err := Check(context.Background(), e.serverToml, false, &out); err != nil {
 		t.Fatalf("check-config of a good set: %v", err)
 	}
 	if lines := strings.Count(out.String(), "\n"); lines != 1 || !strings.Contains(out.String(), "OK") {
@@ -51,11 +51,17 @@ func TestCheckConfig(t *testing.T) {
 		{"missing query token", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, "query-token"))
 		}, []string{"query.token_file"}},
-		{"s3_manifest not built", func(t *testing.T, dir string) {
+		{"object store key file missing", func(t *testing.T, dir string) {
 			appendIngest(t, dir, `acceptance = "s3_manifest"`)
 			b, _ := os.ReadFile(filepath.Join(dir, "server.toml"))
+			os.WriteFile(filepath.Join(dir, "server.toml"), append(b, "\n[object_store]\nendpoint = \"127.0.0.1:9000\"\nbucket = \"lightmetrics\"\nsecure = false\naccess_key_file = \"nope/ak\"\nsecret_key_file = \"nope/sk\"\n"...), 0o640)
+		}, []string{"object_store", "access_key_file", "nope/ak"}},
+		{"object store without credentials", func(t *testing.T, dir string) {
+			t.Setenv("AWS_ACCESS_KEY_ID", "")
+			t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+			b, _ := os.ReadFile(filepath.Join(dir, "server.toml"))
 			os.WriteFile(filepath.Join(dir, "server.toml"), append(b, "\n[object_store]\nendpoint = \"127.0.0.1:9000\"\nbucket = \"lightmetrics\"\nsecure = false\n"...), 0o640)
-		}, []string{"ingest.acceptance", "s3_manifest", "not available"}},
+		}, []string{"object_store", "no credentials", "AWS_ACCESS_KEY_ID"}},
 		{"bad dashboard", func(t *testing.T, dir string) {
 			writeFile(t, filepath.Join(dir, "dash/bad.toml"), "id = \"x\"\ntitel = \"typo\"\n", 0o644)
 			replaceIn(t, filepath.Join(dir, "server.toml"), "definition_dirs = []", `definition_dirs = ["dash"]`)
@@ -66,7 +72,7 @@ func TestCheckConfig(t *testing.T) {
 			e := newEnv(t, t.TempDir(), 1, "")
 			tt.mutate(t, e.dir)
 			var out bytes.Buffer
-			err := Check(context.Background(), e.serverToml, &out)
+			err := Check(context.Background(), e.serverToml, false, &out)
 			if err == nil {
 				t.Fatal("check-config accepted a broken set")
 			}

@@ -38,6 +38,44 @@ func TestHelperCollectorProcess(t *testing.T) {
 	os.Exit(4)
 }
 
+// startChild runs a collector on serverToml in a child process and returns
+// it with its ingest address ("" when it never became ready; it is killed).
+func startChild(t *testing.T, serverToml string) (*exec.Cmd, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCollectorProcess$", "-test.v=false")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+serverToml)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	addr := ""
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "READY" {
+			addr = f[1]
+			break
+		} else if len(f) > 0 && strings.HasSuffix(f[0], "ERROR") {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("child: %s", sc.Text())
+		}
+	}
+	if addr == "" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return cmd, ""
+	}
+	go func() { // keep the pipe drained
+		for sc.Scan() {
+		}
+	}()
+	return cmd, addr
+}
+
 // TestCrashSIGKILLUnderLoad kills the collector with SIGKILL at random
 // moments while 16 agents post batches, restarts it on the same spool, and
 // proves every batch that got a 200 is stored, none twice; a batch whose ack
@@ -64,35 +102,10 @@ func TestCrashSIGKILLUnderLoad(t *testing.T) {
 	totalDup := 0
 
 	for round := 0; round <= kills; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCollectorProcess$", "-test.v=false")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+e.serverToml)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		addr := ""
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == "READY" {
-				addr = f[1]
-				break
-			} else if len(f) > 0 && strings.HasSuffix(f[0], "ERROR") {
-				t.Fatalf("child: %s", sc.Text())
-			}
-		}
+		cmd, addr := startChild(t, e.serverToml)
 		if addr == "" {
-			cmd.Process.Kill()
-			cmd.Wait()
 			t.Fatalf("round %d: child never became ready", round)
 		}
-		go func() { // keep the pipe drained
-			for sc.Scan() {
-			}
-		}()
 
 		ctx, cancel := context.WithCancel(context.Background())
 		// firstAck closes when this round has had an acknowledgement, so a

@@ -91,8 +91,9 @@ func (r *readers) mount(mux *http.ServeMux, guard func(http.Handler) http.Handle
 }
 
 // retain drops what is older than the retention from the spool and the
-// query store, once a minute, until ctx ends.
-func (r *readers) retain(ctx context.Context, sp *spool.Spool, retention time.Duration, log *slog.Logger) {
+// query store, once a minute, until ctx ends; never spool records after
+// limit() (not landed yet).
+func (r *readers) retain(ctx context.Context, sp *spool.Spool, retention time.Duration, limit func() uint64, log *slog.Logger) {
 	if retention <= 0 {
 		return
 	}
@@ -104,7 +105,7 @@ func (r *readers) retain(ctx context.Context, sp *spool.Spool, retention time.Du
 			return
 		case now := <-t.C:
 			r.series.Prune(now)
-			d, err := sp.ExpireBefore(ctx, now.Add(-retention).UnixNano())
+			d, err := sp.ExpireBefore(ctx, now.Add(-retention).UnixNano(), limit())
 			if err != nil {
 				log.Error("spool retention", "err", err)
 			} else if d.Records > 0 {

@@ -374,7 +374,7 @@ func TestConsoleCustomDashboardCheckConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := collector.Check(context.Background(), res.ServerConfig, io.Discard); err != nil {
+			if err := collector.Check(context.Background(), res.ServerConfig, false, io.Discard); err != nil {
 				t.Fatalf("check-config before the broken file: %v", err)
 			}
 			for name, content := range tc.files {
@@ -383,7 +383,7 @@ func TestConsoleCustomDashboardCheckConfig(t *testing.T) {
 				}
 			}
 			var out bytes.Buffer
-			err = collector.Check(context.Background(), res.ServerConfig, &out)
+			err = collector.Check(context.Background(), res.ServerConfig, false, &out)
 			if err == nil {
 				t.Fatalf("check-config accepted the broken dashboard: %s", out.String())
 			}
@@ -413,7 +413,7 @@ func TestConsoleCustomDashboardCheckConfig(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		if err := collector.Check(context.Background(), res.ServerConfig, &out); err != nil {
+		if err := collector.Check(context.Background(), res.ServerConfig, false, &out); err != nil {
 			t.Fatalf("check-config with the custom dashboard: %v", err)
 		}
 		if want := fmt.Sprintf("%d dashboards", len(builtins)+1); !strings.Contains(out.String(), want) {

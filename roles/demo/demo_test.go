@@ -51,7 +51,7 @@ func TestPrepareOnlyWritesARunnableSet(t *testing.T) {
 		t.Fatalf("demo output does not say where the query token is: %q", out.String())
 	}
 	server, agentCfg := filepath.Join(dir, "server.toml"), filepath.Join(dir, "agent.toml")
-	if err := collector.Check(context.Background(), server, io.Discard); err != nil {
+	if err := collector.Check(context.Background(), server, false, io.Discard); err != nil {
 		t.Fatalf("check-config of the demo set: %v", err)
 	}
 	if err := agent.Check(context.Background(), agentCfg, command.AgentCheckOptions{CollectorConfig: server}, io.Discard); err != nil {

@@ -21,6 +21,16 @@ func TestParseStatCPU(t *testing.T) {
 	if _, err := ParseStatCPU([]byte("no paren")); err == nil {
 		t.Fatal("malformed line accepted")
 	}
+	// /proc counts CPU in 10 ms ticks: spin until this process has used
+	// some (bounded), or a fresh test binary may still read 0.
+	x := 0
+	for start := time.Now(); time.Since(start) < 2*time.Second; x++ {
+		if x%1_000_000 == 0 {
+			if self, _ := CPUTime("self"); self > 0 {
+				break
+			}
+		}
+	}
 	if self, err := CPUTime("self"); err != nil || self <= 0 {
 		t.Fatalf("CPUTime(self) = %v, %v", self, err)
 	}

@@ -655,7 +655,10 @@ func TestInstallCommands(t *testing.T) {
 			}
 			roles := command.Roles{
 				CollectorRun:   record("collector run"),
-				CollectorCheck: record("collector check-config"),
+				CollectorCheck: func(context.Context, string, bool, io.Writer) error {
+					called = "collector check-config"
+					return nil
+				},
 				AgentCheck: func(context.Context, string, command.AgentCheckOptions, io.Writer) error {
 					called = "agent check"
 					return nil
