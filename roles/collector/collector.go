@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/lightmetrics/lightmetrics/pkg/archive"
 	"github.com/lightmetrics/lightmetrics/pkg/batch"
 	"github.com/lightmetrics/lightmetrics/pkg/codec"
 	"github.com/lightmetrics/lightmetrics/pkg/config"
@@ -164,7 +165,19 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 		return fmt.Errorf("start collector: %w", err)
 	}
 	defer dec.Close()
-	rd, err := newReaders(cfg, sp, dec, reg, log)
+	var bucket objstore.Bucket
+	var arch *archive.Archive
+	if cfg.ObjectStore != nil {
+		if bucket, err = openBucket(cfg.ObjectStore, reg); err != nil {
+			return exitcode.Config(fmt.Errorf("%s: object_store: %w", path, err))
+		}
+		if cfg.Ingest.Acceptance == config.AcceptLocalSpool {
+			if arch, err = newArchive(cfg, bucket, sp, dec, log); err != nil {
+				return fmt.Errorf("start collector: %w", err)
+			}
+		}
+	}
+	rd, err := newReaders(cfg, sp, dec, arch, reg, log)
 	if err != nil {
 		return fmt.Errorf("start query: %w", err)
 	}
@@ -189,10 +202,6 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 		id, err := collectorID(ctx, sp)
 		if err != nil {
 			return fmt.Errorf("start collector: %w", err)
-		}
-		bucket, err := openBucket(cfg.ObjectStore, reg)
-		if err != nil {
-			return exitcode.Config(fmt.Errorf("%s: object_store: %w", path, err))
 		}
 		switch cfg.Ingest.Acceptance {
 		case config.AcceptS3Manifest:

@@ -9,13 +9,18 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/lightmetrics/lightmetrics/pkg/archive"
 	"github.com/lightmetrics/lightmetrics/pkg/batch"
+	"github.com/lightmetrics/lightmetrics/pkg/codec"
 	"github.com/lightmetrics/lightmetrics/pkg/config"
 	"github.com/lightmetrics/lightmetrics/pkg/ingest"
+	"github.com/lightmetrics/lightmetrics/pkg/landing"
 	"github.com/lightmetrics/lightmetrics/pkg/manifest"
+	"github.com/lightmetrics/lightmetrics/pkg/objcache"
 	"github.com/lightmetrics/lightmetrics/pkg/objstore"
 	"github.com/lightmetrics/lightmetrics/pkg/objstore/s3"
 	"github.com/lightmetrics/lightmetrics/pkg/segment"
@@ -44,6 +49,39 @@ func openBucket(o *config.ObjectStore, reg prometheus.Registerer) (objstore.Buck
 		bk = objstore.Instrument(bk, reg)
 	}
 	return objstore.Prefixed(bk, o.Prefix), nil
+}
+
+// newArchive serves queries older than the in-memory store from landed
+// segments, through the cache in storage.cache_dir.
+func newArchive(cfg *config.Server, b objstore.Bucket, sp *spool.Spool, dec *codec.Decoder, log *slog.Logger) (*archive.Archive, error) {
+	cache, err := objcache.Open(cfg.Storage.CacheDir, cfg.Storage.CacheMaxBytes)
+	if err != nil {
+		return nil, err
+	}
+	retention := cfg.Storage.Retention()
+	return archive.New(b, archive.Options{
+		Cache:   cache,
+		Decoder: dec,
+		// The in-memory store is complete from the later of the retention
+		// edge and the oldest batch the spool still holds (now, when it
+		// holds none: a replacement collector answers from the bucket).
+		LocalFrom: func() int64 {
+			now := time.Now()
+			from := now.UnixMilli()
+			if first := sp.Stats().FirstSeq; first > 0 {
+				if recv, _, err := sp.Get(first); err == nil {
+					from = time.Unix(0, recv).UnixMilli()
+				}
+			}
+			if retention > 0 {
+				from = max(from, now.Add(-retention).UnixMilli())
+			}
+			return from
+		},
+		MaxBytes:       min(cfg.Storage.CacheMaxBytes, 1<<30),
+		MaxObjectBytes: landing.DefaultMaxSegmentBytes + cfg.Ingest.MaxBodyBytes + 64<<10,
+		Logger:         log.With("part", "archive"),
+	}), nil
 }
 
 // collectorIDKey is where the collector's id lives in the spool state: it

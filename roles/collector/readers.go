@@ -7,7 +7,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/storage"
 
+	"github.com/lightmetrics/lightmetrics/pkg/archive"
 	"github.com/lightmetrics/lightmetrics/pkg/batch"
 	"github.com/lightmetrics/lightmetrics/pkg/codec"
 	"github.com/lightmetrics/lightmetrics/pkg/config"
@@ -30,7 +32,9 @@ type readers struct {
 	logsAPI  http.Handler
 }
 
-func newReaders(cfg *config.Server, sp *spool.Spool, dec *codec.Decoder, reg *prometheus.Registry, log *slog.Logger) (*readers, error) {
+// newReaders builds the readers; arch, when set, serves the part of a query
+// older than the in-memory store from landed segments.
+func newReaders(cfg *config.Server, sp *spool.Spool, dec *codec.Decoder, arch *archive.Archive, reg *prometheus.Registry, log *slog.Logger) (*readers, error) {
 	r := &readers{
 		series: tsstore.New(tsstore.Options{Retention: cfg.Storage.Retention()}),
 		logs: logstore.New(logstore.Options{
@@ -50,7 +54,11 @@ func newReaders(cfg *config.Server, sp *spool.Spool, dec *codec.Decoder, reg *pr
 		follow.ConsumerFunc(r.hub.Publish),
 	)
 	var err error
-	r.prom, err = promapi.New(r.series, promapi.Options{
+	var q storage.Queryable = r.series
+	if arch != nil {
+		q = arch.Wrap(r.series)
+	}
+	r.prom, err = promapi.New(q, promapi.Options{
 		MaxSamples:    cfg.Query.MaxSamples,
 		Timeout:       cfg.Query.Timeout(),
 		LookbackDelta: cfg.Query.LookbackDelta(),

@@ -654,7 +654,7 @@ func TestInstallCommands(t *testing.T) {
 				return func(context.Context, string, io.Writer) error { called = name; return nil }
 			}
 			roles := command.Roles{
-				CollectorRun:   record("collector run"),
+				CollectorRun: record("collector run"),
 				CollectorCheck: func(context.Context, string, bool, io.Writer) error {
 					called = "collector check-config"
 					return nil
