@@ -463,20 +463,23 @@ func TestS3ManifestActiveActive(t *testing.T) {
 		})
 		t.Logf("collector %s saw all %d agents %v after the last ack", c.name, agents, took.Round(time.Millisecond))
 	}
-	// agent-000 only ever talked to A: B serves its last sample, within
-	// about one manifest poll (200 ms here).
-	took := waitFor(t, 30*time.Second, "collector B serves agent-000's last batch, acknowledged by A", func() (bool, string) {
-		n, err := queryOK(t, eb, qB, `host_uptime_seconds{agent="agent-000"} == 20`)
+	// agent-000 only ever talks to A: B serves a batch A just
+	// acknowledged within about one manifest poll (200 ms here).
+	if r := send(ea.client(t, "agent-000", inA), "agent-000", 21); r.err != nil || r.status != "accepted" {
+		t.Fatalf("agent-000/21 to A: %+v", r)
+	}
+	took := waitFor(t, 30*time.Second, "collector B serves agent-000's batch 21, acknowledged by A", func() (bool, string) {
+		n, err := queryOK(t, eb, qB, `host_uptime_seconds{agent="agent-000"} == 21`)
 		return err == nil && n == 1, fmt.Sprintf("%d series, %v", n, err)
 	})
-	t.Logf("collector B served A's last acknowledged batch %v after the ack (poll_interval_ms 200)", took.Round(time.Millisecond))
+	t.Logf("collector B served the batch A acknowledged %v after the ack (poll_interval_ms 200)", took.Round(time.Millisecond))
 
 	// Store down: both refuse, nothing is acknowledged.
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
 	}
 	for _, addr := range []string{inA, inB} {
-		status, retry := postRaw(t, ea, addr, "agent-000", encodeBatch(t, enc, "agent-000", 21))
+		status, retry := postRaw(t, ea, addr, "agent-000", encodeBatch(t, enc, "agent-000", 22))
 		if status != http.StatusServiceUnavailable || retry == "" {
 			t.Fatalf("%s with the store down: status %d, Retry-After %q; want 503 with Retry-After", addr, status, retry)
 		}
@@ -484,7 +487,7 @@ func TestS3ManifestActiveActive(t *testing.T) {
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if r := send(ea.client(t, "agent-000", inB), "agent-000", 21); r.err != nil || r.status != "accepted" {
+	if r := send(ea.client(t, "agent-000", inB), "agent-000", 22); r.err != nil || r.status != "accepted" {
 		t.Fatalf("retry after the store came back: %+v", r)
 	}
 	t.Logf("%d batches acknowledged across two collectors, %d raced to both; one manifest entry each", len(acked), winners)
