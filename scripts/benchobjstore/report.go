@@ -148,7 +148,7 @@ func writeReport(w io.Writer, runs []*modeResult, land *landResult, landErr erro
 	}
 
 	fmt.Fprintln(w)
-	seg := "8 MiB (default)"
+	seg := "8 MiB, the default"
 	if o.MaxSegmentBytes > 0 {
 		seg = fmt.Sprintf("%.1f MiB", float64(o.MaxSegmentBytes)/(1<<20))
 	}
