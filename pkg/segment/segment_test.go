@@ -3,6 +3,7 @@ package segment
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -116,6 +117,30 @@ func FuzzDecode(f *testing.F) {
 		// Whatever decodes must encode back to the same bytes.
 		if re := Encode(nil, s); !bytes.Equal(re, b) {
 			t.Fatalf("re-encode differs: %x vs %x", re, b)
+		}
+	})
+}
+
+// FuzzParseKeys: keys come from bucket listings, which anyone with write
+// access to the bucket can fill; parsing must never panic and must
+// round-trip what it accepts.
+func FuzzParseKeys(f *testing.F) {
+	f.Add(ManifestKey('a', "web-1", 42))
+	f.Add(BatchKey("c1", 1_700_000_000_000_000_000, 5, 1234))
+	f.Add("v1/manifest/a//1.lmb")
+	f.Add("v1/batches/2023/11/14/22/c1/5-x.lmb")
+	f.Fuzz(func(t *testing.T, key string) {
+		if kind, agent, seq, err := ParseManifestKey(key); err == nil {
+			k2, a2, s2, err := ParseManifestKey(ManifestKey(kind, agent, seq))
+			if err != nil || k2 != kind || a2 != agent || s2 != seq || strings.Contains(agent, "/") {
+				t.Fatalf("%q parsed to (%c, %q, %d), which does not round-trip: %v", key, kind, agent, seq, err)
+			}
+		}
+		if c, first, last, err := ParseBatchKey(key); err == nil {
+			c2, f2, l2, err := ParseBatchKey(BatchKey(c, 0, first, last))
+			if err != nil || c2 != c || f2 != first || l2 != last || strings.Contains(c, "/") {
+				t.Fatalf("%q parsed to (%q, %d, %d), which does not round-trip: %v", key, c, first, last, err)
+			}
 		}
 	})
 }
