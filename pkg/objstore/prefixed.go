@@ -6,7 +6,10 @@ import (
 )
 
 // Prefixed roots every key of b under prefix, so several installations (or
-// tests) can share one bucket. Keys in and out are relative to the prefix.
+// test runs) can share one bucket. Keys passed in, and the keys and
+// directories that come back, are relative to the prefix. The prefix is
+// normalised to no leading "/" and exactly one trailing "/"; an empty
+// prefix (or "/") returns b itself.
 func Prefixed(b Bucket, prefix string) Bucket {
 	prefix = strings.Trim(prefix, "/")
 	if prefix == "" {
@@ -17,10 +20,10 @@ func Prefixed(b Bucket, prefix string) Bucket {
 
 type prefixed struct {
 	b Bucket
-	p string
+	p string // normalised: ends in exactly one "/"
 }
 
-func (p *prefixed) String() string { return p.b.String() + "/" + strings.TrimSuffix(p.p, "/") }
+func (p *prefixed) String() string { return p.b.String() + "/" + p.p }
 
 func (p *prefixed) strip(info ObjectInfo) ObjectInfo {
 	info.Key = strings.TrimPrefix(info.Key, p.p)
@@ -47,6 +50,8 @@ func (p *prefixed) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 }
 
 func (p *prefixed) List(ctx context.Context, prefix, startAfter string, fn func(ObjectInfo) error) error {
+	// "" means "from the start"; prefixing it would skip a key equal to the
+	// bare prefix.
 	after := ""
 	if startAfter != "" {
 		after = p.p + startAfter
@@ -56,10 +61,13 @@ func (p *prefixed) List(ctx context.Context, prefix, startAfter string, fn func(
 
 func (p *prefixed) Dirs(ctx context.Context, prefix string) ([]string, error) {
 	dirs, err := p.b.Dirs(ctx, p.p+prefix)
+	if err != nil {
+		return nil, err
+	}
 	for i := range dirs {
 		dirs[i] = strings.TrimPrefix(dirs[i], p.p)
 	}
-	return dirs, err
+	return dirs, nil
 }
 
 func (p *prefixed) Delete(ctx context.Context, key string) error { return p.b.Delete(ctx, p.p+key) }

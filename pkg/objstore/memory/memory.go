@@ -31,6 +31,7 @@ var _ objstore.Bucket = (*Bucket)(nil)
 // New returns an empty bucket.
 func New() *Bucket { return &Bucket{objects: map[string]object{}} }
 
+// String names the bucket in logs and errors.
 func (b *Bucket) String() string { return "memory" }
 
 func store(data []byte, key string) object {
