@@ -224,6 +224,11 @@ func (l *Lander) LandAll(ctx context.Context) (int, error) {
 			l.writeIndex(ctx, s)
 		}
 	}()
+	// A pass lands what was stored when it began: chasing records that
+	// arrive meanwhile would cut a stream of tiny segments (each a PUT, a
+	// HEAD and two fsynced cursor writes) instead of one full one per
+	// interval.
+	end := l.src.LastSeq()
 	for {
 		if ctx.Err() != nil {
 			return n, ctx.Err()
@@ -236,7 +241,11 @@ func (l *Lander) LandAll(ctx context.Context) (int, error) {
 			n++
 			continue
 		}
-		seg, err := l.collect(ctx, s.Landed+1)
+		if s.Landed >= end {
+			l.oldestNs.Store(0)
+			return n, nil
+		}
+		seg, err := l.collect(ctx, s.Landed+1, end)
 		if err != nil {
 			l.m.failures.Inc()
 			return n, err
@@ -334,11 +343,12 @@ func isMD5(etag string) bool {
 
 var errStop = errors.New("stop")
 
-// collect reads records from spool sequence from on until the segment would
-// pass MaxSegmentBytes (a first record larger than that goes alone).
-func (l *Lander) collect(ctx context.Context, from uint64) (*segment.Segment, error) {
+// collect reads records from spool sequence from through end until the
+// segment would pass MaxSegmentBytes (a first record larger than that goes
+// alone).
+func (l *Lander) collect(ctx context.Context, from, end uint64) (*segment.Segment, error) {
 	return l.read(ctx, from, func(seg *segment.Segment, size int, r *segment.Record) bool {
-		return len(seg.Records) == 0 || size+segment.RecordSize(r) <= l.o.MaxSegmentBytes
+		return r.SpoolSeq <= end && (len(seg.Records) == 0 || size+segment.RecordSize(r) <= l.o.MaxSegmentBytes)
 	})
 }
 

@@ -42,6 +42,9 @@ type landResult struct {
 	Segments     int
 	SegmentBytes int64
 	Took         time.Duration
+	// CPU is what this process (the lander), MinIO and the rest of the
+	// machine used during LandAll.
+	CPU cpuCores
 }
 
 // MBPerS is segment bytes landed per second of LandAll, in MB (10^6 bytes).
@@ -55,7 +58,7 @@ func (r *landResult) MBPerS() float64 {
 // runLandPhase fills a fresh spool under dir, then times one LandAll of
 // all of it to a fresh prefix of the store: the lander's throughput with
 // nothing else running, as after an outage when the backlog is landed.
-func runLandPhase(ctx context.Context, store s3.Config, dir string, o landOptions) (*landResult, error) {
+func runLandPhase(ctx context.Context, store s3.Config, minioPID, dir string, o landOptions) (*landResult, error) {
 	sp, err := spool.Open(filepath.Join(dir, "spool"), spool.Options{})
 	if err != nil {
 		return nil, fmt.Errorf("landing phase: %w", err)
@@ -79,9 +82,11 @@ func runLandPhase(ctx context.Context, store s3.Config, dir string, o landOption
 	}
 	landCtx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
+	cpu := startCPUWindow(minioPID)
 	start := time.Now()
 	n, err := l.LandAll(landCtx)
 	res.Took = time.Since(start)
+	res.CPU = cpu.end()
 	if err != nil {
 		return nil, fmt.Errorf("landing phase: LandAll after %s and %d segments: %w", res.Took.Round(time.Millisecond), n, err)
 	}

@@ -34,6 +34,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -203,7 +204,7 @@ func bench(ctx context.Context, o *options, stdout, stderr io.Writer) error {
 	var landErr error
 	if o.landMB > 0 && ctx.Err() == nil {
 		logf("landing phase: filling a spool with %d MB of batches, then landing all of it", o.landMB)
-		if land, landErr = runLandPhase(ctx, srv.Config(), filepath.Join(o.dir, "land"), lo); landErr != nil {
+		if land, landErr = runLandPhase(ctx, srv.Config(), strconv.Itoa(srv.Pid()), filepath.Join(o.dir, "land"), lo); landErr != nil {
 			logf("%v", landErr)
 			failed = append(failed, "landing phase")
 		}
@@ -281,7 +282,16 @@ func runMode(ctx context.Context, o *options, srv *miniotest.Server, m mode, log
 	}
 
 	logf("%s: %d agents, %g batches/s in all, %s after %s warm-up", m.Name, o.agents, o.rate, o.duration, o.warmup)
-	if r.Load, err = runLoad(ctx, o, m, ingestAddr, dir, p.pid(), stderr); err != nil {
+	// MinIO's share, sampled over benchingest's measured window (which
+	// starts after the warm-up), is taken out of its "other" CPU.
+	var win atomic.Pointer[cpuWindow]
+	t := time.AfterFunc(o.warmup, func() { win.Store(startCPUWindow(strconv.Itoa(srv.Pid()))) })
+	r.Load, err = runLoad(ctx, o, m, ingestAddr, dir, p.pid(), stderr)
+	t.Stop()
+	if w := win.Load(); w != nil {
+		r.MinIOCores = w.end().MinIO
+	}
+	if err != nil {
 		return fail(err)
 	}
 	mc, err := newMetricsClient(privateAddr, filepath.Join(dir, "query-token"))
