@@ -13,7 +13,9 @@ import (
 )
 
 // The parameter rules follow Prometheus's web/api/v1, so that clients see
-// the same acceptance and the same messages.
+// the same acceptance and the same messages, except where Prometheus's
+// would evaluate a query at a wrong time or panic in the engine: times its
+// engine cannot hold and steps under a millisecond are refused.
 
 // maxPoints is Prometheus's cap on the points per series of a range query:
 // 60 s resolution for a week, 1 h for a year.
@@ -24,7 +26,22 @@ var (
 	// values Prometheus uses (clients send them back formatted).
 	minTime = time.Unix(math.MinInt64/1000+62135596801, 0).UTC()
 	maxTime = time.Unix(math.MaxInt64/1000-62135596801, 999999999).UTC()
+
+	// minEvalTime and maxEvalTime bound what the promql engine can
+	// evaluate at: it takes times in int64 nanoseconds (UnixNano), so
+	// outside them it would silently evaluate at a wrapped-around time.
+	minEvalTime = time.Unix(0, math.MinInt64).UTC()
+	maxEvalTime = time.Unix(0, math.MaxInt64).UTC()
 )
+
+// checkEvalTime refuses a query time the engine cannot evaluate at.
+func checkEvalTime(t time.Time) error {
+	if t.Before(minEvalTime) || t.After(maxEvalTime) {
+		return fmt.Errorf("%s is outside the range queries can be evaluated at, %s to %s",
+			t.Format(time.RFC3339Nano), minEvalTime.Format(time.RFC3339Nano), maxEvalTime.Format(time.RFC3339Nano))
+	}
+	return nil
+}
 
 func parseTimeParam(r *http.Request, name string, def time.Time) (time.Time, error) {
 	v := r.FormValue(name)
@@ -42,6 +59,13 @@ func parseTimeParam(r *http.Request, name string, def time.Time) (time.Time, err
 // millisecond) or RFC 3339.
 func parseTime(s string) (time.Time, error) {
 	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		// NaN, ±Inf and seconds beyond the range defaults (whose
+		// milliseconds overflow int64) stand for no time: their int64 is
+		// implementation-defined (on amd64 NaN, ±Inf and ±1e19 all gave
+		// times some 292 billion years ahead).
+		if !(f >= float64(minTime.Unix()) && f <= float64(maxTime.Unix())) {
+			return time.Time{}, fmt.Errorf("cannot parse %q to a valid timestamp", s)
+		}
 		sec, frac := math.Modf(f)
 		frac = math.Round(frac*1000) / 1000
 		return time.Unix(int64(sec), int64(frac*float64(time.Second))).UTC(), nil

@@ -348,6 +348,9 @@ func (h *Handler) query(r *http.Request) (*response, *apiError) {
 		return nil, badParam("limit", err)
 	}
 	ts, err := parseTimeParam(r, "time", h.opts.Now())
+	if err == nil {
+		err = checkEvalTime(ts)
+	}
 	if err != nil {
 		return nil, badParam("time", err)
 	}
@@ -362,10 +365,16 @@ func (h *Handler) queryRange(r *http.Request) (*response, *apiError) {
 		return nil, badParam("limit", err)
 	}
 	start, err := parseTime(r.FormValue("start"))
+	if err == nil {
+		err = checkEvalTime(start)
+	}
 	if err != nil {
 		return nil, badParam("start", err)
 	}
 	end, err := parseTime(r.FormValue("end"))
+	if err == nil {
+		err = checkEvalTime(end)
+	}
 	if err != nil {
 		return nil, badParam("end", err)
 	}
@@ -379,7 +388,14 @@ func (h *Handler) queryRange(r *http.Request) (*response, *apiError) {
 	if step <= 0 {
 		return nil, badParam("step", errors.New("zero or negative query resolution step widths are not accepted. Try a positive integer"))
 	}
-	if end.Sub(start)/step > maxPoints {
+	// The engine steps in whole milliseconds: a finer step is 0 to it, and
+	// it divides by the step (a runtime panic, logged with its stack).
+	if step < time.Millisecond {
+		return nil, badParam("step", errors.New("query resolution step widths below 1ms are not accepted"))
+	}
+	// Counted in milliseconds as the engine steps: end.Sub(start) stops at
+	// 292 years, and the engine's range spans 584.
+	if (end.UnixNano()/1e6-start.UnixNano()/1e6)/step.Milliseconds() > maxPoints {
 		return nil, &apiError{typ: errBadData, err: errors.New("exceeded maximum resolution of 11,000 points per timeseries. Try decreasing the query resolution (?step=XX)")}
 	}
 	return h.run(r, limit, func(ctx context.Context, opts promql.QueryOpts, qs string) (promql.Query, error) {

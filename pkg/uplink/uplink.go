@@ -316,7 +316,7 @@ func (c *Client) post(ctx context.Context, ep endpoint, body []byte) (Ack, error
 	}
 	var ack Ack
 	if err := json.Unmarshal(data, &ack); err != nil {
-		return Ack{}, &TransientError{Endpoint: ep.public, StatusCode: resp.StatusCode, Err: fmt.Errorf("decode ack: %w", err)}
+		return Ack{}, &TransientError{Endpoint: ep.public, StatusCode: resp.StatusCode, Err: fmt.Errorf("decode ack: %w", c.scrubErr(err))}
 	}
 	if ack.Status != StatusAccepted && ack.Status != StatusDuplicate {
 		return Ack{}, &TransientError{Endpoint: ep.public, StatusCode: resp.StatusCode,
