@@ -240,3 +240,15 @@ func FuzzReason(f *testing.F) {
 		}
 	})
 }
+
+func TestRedactOverlappingToken(t *testing.T) {
+	tok := "[redacted]0123456789"
+	for _, in := range []string{tok + "0123456789", "x" + tok + tok + "y", "[redacted]" + tok} {
+		if got := redact(in, tok); strings.Contains(got, tok) {
+			t.Fatalf("redact(%q) = %q still holds the token", in, got)
+		}
+	}
+	if got := redact("plain text", tok); got != "plain text" {
+		t.Fatalf("text without the token changed: %q", got)
+	}
+}

@@ -353,7 +353,7 @@ func (c *Client) clean(s string) string {
 		return r
 	}, s)
 	s = strings.Join(strings.Fields(s), " ")
-	s = strings.ReplaceAll(s, c.token, "[redacted]")
+	s = redact(s, c.token)
 	if len(s) > maxReasonBytes {
 		s = strings.ToValidUTF8(s[:maxReasonBytes], "") + "…"
 	}
@@ -366,7 +366,22 @@ func (c *Client) scrubErr(err error) error {
 	if err == nil || !strings.Contains(err.Error(), c.token) {
 		return err
 	}
-	return errors.New(strings.ReplaceAll(err.Error(), c.token, "[redacted]"))
+	return errors.New(redact(err.Error(), c.token))
+}
+
+// redact replaces the token in s. A token that overlaps the marker
+// ("[redacted]0123…" echoed with a suffix) can reappear from the pieces
+// around a replacement; then the whole text is withheld rather than
+// replaced in a loop whose end depends on the token's shape.
+func redact(s, token string) string {
+	if token == "" {
+		return s
+	}
+	s = strings.ReplaceAll(s, token, "[redacted]")
+	if strings.Contains(s, token) {
+		return "[text withheld: it contained the agent token]"
+	}
+	return s
 }
 
 // parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date.
