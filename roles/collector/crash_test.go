@@ -91,56 +91,14 @@ func TestCrashSIGKILLUnderLoad(t *testing.T) {
 	defer enc.Close()
 	rng := rand.New(rand.NewPCG(42, 7))
 
-	// next[id] is the first seq not yet acknowledged: after a kill the agent
-	// re-sends from there, as its queue would.
-	var mu sync.Mutex
-	next := map[string]uint64{}
-	acked := map[string]int{}
-	for id := range e.tokens {
-		next[id] = 1
-	}
-	totalDup := 0
-
+	load := newAgentLoad(e, enc)
 	for round := 0; round <= kills; round++ {
 		cmd, addr := startChild(t, e.serverToml)
 		if addr == "" {
 			t.Fatalf("round %d: child never became ready", round)
 		}
-
 		ctx, cancel := context.WithCancel(context.Background())
-		// firstAck closes when this round has had an acknowledgement, so a
-		// kill always lands under load however slow the machine is.
-		firstAck := make(chan struct{})
-		var once sync.Once
-		var wg sync.WaitGroup
-		for id := range e.tokens {
-			wg.Add(1)
-			go func(id string) {
-				defer wg.Done()
-				c := e.client(t, id, addr)
-				for ctx.Err() == nil {
-					mu.Lock()
-					seq := next[id]
-					mu.Unlock()
-					ack, err := c.Send(ctx, encodeBatch(t, enc, id, seq))
-					if err != nil {
-						return // the collector died: wait for the next round
-					}
-					if ack.Seq != seq || (ack.Status != "accepted" && ack.Status != "duplicate") {
-						t.Errorf("%s seq %d: bad ack %+v", id, seq, ack)
-						return
-					}
-					mu.Lock()
-					if ack.Status == "duplicate" {
-						totalDup++
-					}
-					acked[id]++
-					next[id] = seq + 1
-					mu.Unlock()
-					once.Do(func() { close(firstAck) })
-				}
-			}(id)
-		}
+		firstAck, wait := load.start(t, ctx, addr)
 		select {
 		case <-firstAck:
 		case <-time.After(60 * time.Second):
@@ -154,23 +112,79 @@ func TestCrashSIGKILLUnderLoad(t *testing.T) {
 			}
 			cmd.Wait()
 			cancel()
-			wg.Wait()
+			wait()
 		} else {
 			// Last round: a clean stop after some more load.
 			time.Sleep(200 * time.Millisecond)
 			cancel()
-			wg.Wait()
+			wait()
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
 		}
 	}
-	total := 0
-	for _, n := range acked {
-		total += n
-	}
+	total, totalDup := load.acked, load.duplicates
 	if total < kills+1 {
 		t.Fatalf("only %d batches acknowledged over %d rounds: the load did not run", total, kills)
 	}
 	t.Logf("%d kills, %d batches acknowledged, %d re-sends answered duplicate", kills, total, totalDup)
-	assertSpool(t, e, func(id string) uint64 { return next[id] - 1 })
+	assertSpool(t, e, func(id string) uint64 { return load.next[id] - 1 })
+}
+
+// agentLoad is every agent of an env sending batches the way its queue
+// would: from its first unacknowledged seq, again after a collector died.
+type agentLoad struct {
+	e   *env
+	enc *codec.Encoder
+
+	mu sync.Mutex
+	// next is each agent's first seq not yet acknowledged.
+	next              map[string]uint64
+	acked, duplicates int
+}
+
+func newAgentLoad(e *env, enc *codec.Encoder) *agentLoad {
+	l := &agentLoad{e: e, enc: enc, next: map[string]uint64{}}
+	for id := range e.tokens {
+		l.next[id] = 1
+	}
+	return l
+}
+
+// start sends from every agent to addr until ctx ends or the collector
+// stops answering. firstAck closes at the first acknowledgement, so a test
+// can kill under load however slow the machine is; wait waits for the
+// senders to stop.
+func (l *agentLoad) start(t *testing.T, ctx context.Context, addr string) (firstAck <-chan struct{}, wait func()) {
+	first := make(chan struct{})
+	var once sync.Once
+	var wg sync.WaitGroup
+	for id := range l.e.tokens {
+		wg.Add(1)
+		go func(id string) {
+			defer wg.Done()
+			c := l.e.client(t, id, addr)
+			for ctx.Err() == nil {
+				l.mu.Lock()
+				seq := l.next[id]
+				l.mu.Unlock()
+				ack, err := c.Send(ctx, encodeBatch(t, l.enc, id, seq))
+				if err != nil {
+					return // the collector died: wait for the next round
+				}
+				if ack.Seq != seq || (ack.Status != "accepted" && ack.Status != "duplicate") {
+					t.Errorf("%s seq %d: bad ack %+v", id, seq, ack)
+					return
+				}
+				l.mu.Lock()
+				if ack.Status == "duplicate" {
+					l.duplicates++
+				}
+				l.acked++
+				l.next[id] = seq + 1
+				l.mu.Unlock()
+				once.Do(func() { close(first) })
+			}
+		}(id)
+	}
+	return first, wg.Wait
 }

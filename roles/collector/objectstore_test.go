@@ -200,7 +200,7 @@ var errStopList = fmt.Errorf("stop")
 func TestLandingSurvivesSIGKILL(t *testing.T) {
 	srv := miniotest.Start(t)
 	const agents, kills = 4, 8
-	e := newEnv(t, t.TempDir(), agents, "object_landing_interval_ms = 50\n"+objectStoreSection(srv, "kill"))
+	e := newEnv(t, t.TempDir(), agents, "object_landing_interval_ms = 5\n"+objectStoreSection(srv, "kill"))
 	b := bucketAt(t, srv, "kill")
 	enc, err := codec.NewEncoder()
 	if err != nil {
@@ -209,47 +209,26 @@ func TestLandingSurvivesSIGKILL(t *testing.T) {
 	defer enc.Close()
 	rng := rand.New(rand.NewPCG(7, 42))
 	midUpload := 0
-	var mu sync.Mutex
-	next := map[string]uint64{}
-	for id := range e.tokens {
-		next[id] = 1
-	}
+	load := newAgentLoad(e, enc)
 	for round := 0; round <= kills; round++ {
 		cmd, addr := startChild(t, e.serverToml)
 		if addr == "" {
 			t.Fatalf("round %d: child never became ready", round)
 		}
 		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		for id := range e.tokens {
-			wg.Add(1)
-			go func(id string) {
-				defer wg.Done()
-				c := e.client(t, id, addr)
-				for ctx.Err() == nil {
-					mu.Lock()
-					seq := next[id]
-					mu.Unlock()
-					ack, err := c.Send(ctx, encodeBatch(t, enc, id, seq))
-					if err != nil {
-						return
-					}
-					if ack.Seq != seq {
-						t.Errorf("%s: ack for %d, sent %d", id, ack.Seq, seq)
-						return
-					}
-					mu.Lock()
-					next[id] = seq + 1
-					mu.Unlock()
-				}
-			}(id)
+		firstAck, wait := load.start(t, ctx, addr)
+		select {
+		case <-firstAck:
+		case <-time.After(60 * time.Second):
+			cmd.Process.Kill()
+			t.Fatalf("round %d: no batch acknowledged within 60s", round)
 		}
 		if round < kills {
 			time.Sleep(time.Duration(100+rng.IntN(500)) * time.Millisecond)
 			cmd.Process.Signal(syscall.SIGKILL)
 			cmd.Wait()
 			cancel()
-			wg.Wait()
+			wait()
 			if pendingAtKill(t, e) {
 				midUpload++
 			}
@@ -257,9 +236,9 @@ func TestLandingSurvivesSIGKILL(t *testing.T) {
 		}
 		time.Sleep(300 * time.Millisecond)
 		cancel()
-		wg.Wait()
+		wait()
 		want := 0
-		for _, n := range next {
+		for _, n := range load.next {
 			want += int(n - 1)
 		}
 		waitFor(t, 60*time.Second, "everything acknowledged landed", func() (bool, string) {
@@ -270,6 +249,7 @@ func TestLandingSurvivesSIGKILL(t *testing.T) {
 		cmd.Wait()
 	}
 	got, objects := landedRecords(t, b)
+	next := load.next
 	total := 0
 	for id, n := range next {
 		for seq := uint64(1); seq < n; seq++ {
