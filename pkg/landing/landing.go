@@ -309,7 +309,7 @@ func (l *Lander) upload(ctx context.Context, s *State, seg *segment.Segment) err
 	if info.Size != int64(len(data)) {
 		return fmt.Errorf("landing: verify segment %s: store holds %d bytes, uploaded %d", p.Key, info.Size, len(data))
 	}
-	if sum := md5.Sum(data); isMD5(info.ETag) && info.ETag != hex.EncodeToString(sum[:]) {
+	if isMD5(info.ETag) && info.ETag != md5Hex(data) {
 		return fmt.Errorf("landing: verify segment %s: ETag %s is not the MD5 of what was uploaded", p.Key, info.ETag)
 	}
 	l.m.uploadSeconds.Observe(l.o.Now().Sub(start).Seconds())
@@ -329,6 +329,11 @@ func (l *Lander) commit(ctx context.Context, s *State, records, bytes int) error
 	l.m.bytes.Add(float64(bytes))
 	l.log.Debug("landed segment", "key", p.Key, "first", p.First, "last", p.Last, "records", records, "bytes", bytes)
 	return nil
+}
+
+func md5Hex(data []byte) string {
+	sum := md5.Sum(data)
+	return hex.EncodeToString(sum[:])
 }
 
 // isMD5 tells a plain single-PUT ETag (the MD5 of the bytes) from the other

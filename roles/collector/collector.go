@@ -45,6 +45,9 @@ type checked struct {
 	queryToken tokens.Secret
 	dashboards *dashboards.Set
 	tls        *tlsutil.Reloader
+	// store is the [object_store] client (nil without the section), built
+	// once here: check-config probes it, serve instruments it.
+	store objstore.Bucket
 }
 
 // load validates the config and every file it names, exactly as startup
@@ -61,7 +64,7 @@ func load(path string) (*checked, error) {
 	if cfg.ObjectStore != nil {
 		// Builds the client and reads the credential files; no request is
 		// sent (check-config --check-object-store does that).
-		if _, err := openBucket(cfg.ObjectStore, nil); err != nil {
+		if c.store, err = openBucket(cfg.ObjectStore); err != nil {
 			return nil, exitcode.Config(fmt.Errorf("%s: object_store: %w", path, err))
 		}
 	}
@@ -93,11 +96,7 @@ func Check(ctx context.Context, path string, probeStore bool, out io.Writer) err
 	if o := c.cfg.ObjectStore; o != nil {
 		store = fmt.Sprintf("object store %s/%s not contacted", o.Endpoint, o.Bucket)
 		if probeStore {
-			b, err := openBucket(o, nil)
-			if err != nil {
-				return exitcode.Config(fmt.Errorf("%s: object_store: %w", path, err))
-			}
-			if err := objstore.Probe(ctx, b); err != nil {
+			if err := objstore.Probe(ctx, objstore.Prefixed(c.store, o.Prefix)); err != nil {
 				return fmt.Errorf("%s: object_store: %w", path, err)
 			}
 			store = fmt.Sprintf("object store %s/%s reachable, writable, conditional writes honoured", o.Endpoint, o.Bucket)
@@ -168,9 +167,7 @@ func serve(ctx context.Context, path string, c *checked, o Options) error {
 	var bucket objstore.Bucket
 	var arch *archive.Archive
 	if cfg.ObjectStore != nil {
-		if bucket, err = openBucket(cfg.ObjectStore, reg); err != nil {
-			return exitcode.Config(fmt.Errorf("%s: object_store: %w", path, err))
-		}
+		bucket = objstore.Prefixed(objstore.Instrument(c.store, reg), cfg.ObjectStore.Prefix)
 		if cfg.Ingest.Acceptance == config.AcceptLocalSpool {
 			if arch, err = newArchive(cfg, bucket, sp, dec, log); err != nil {
 				return fmt.Errorf("start collector: %w", err)

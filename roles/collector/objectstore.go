@@ -27,9 +27,10 @@ import (
 	"github.com/lightmetrics/lightmetrics/pkg/spool"
 )
 
-// openBucket builds the [object_store] client. It reads the credential
-// files but opens no connection, so check-config can call it.
-func openBucket(o *config.ObjectStore, reg prometheus.Registerer) (objstore.Bucket, error) {
+// openBucket builds the [object_store] client for the whole bucket (callers
+// root it under the prefix). It reads the credential files but opens no
+// connection, so check-config can call it.
+func openBucket(o *config.ObjectStore) (objstore.Bucket, error) {
 	b, err := s3.New(s3.Config{
 		Endpoint:       o.Endpoint,
 		Bucket:         o.Bucket,
@@ -44,11 +45,7 @@ func openBucket(o *config.ObjectStore, reg prometheus.Registerer) (objstore.Buck
 	if err != nil {
 		return nil, err
 	}
-	var bk objstore.Bucket = b
-	if reg != nil {
-		bk = objstore.Instrument(bk, reg)
-	}
-	return objstore.Prefixed(bk, o.Prefix), nil
+	return b, nil
 }
 
 // newArchive serves queries older than the in-memory store from landed
