@@ -119,7 +119,7 @@ func TestQueriesReachLandedSegments(t *testing.T) {
 	if n, w := count(t, q); n != 10 || !strings.Contains(w, "too much landed data") {
 		t.Fatalf("over MaxBytes: %d samples, warnings %q", n, w)
 	}
-	// A window that only touches the first hour reads only its segments.
+	// A window inside the first hour gets exactly its own samples.
 	q, _ = qa.Querier(old.UnixMilli(), old.Add(30*time.Minute).UnixMilli())
 	if n, _ := count(t, q); n != 31 {
 		t.Fatalf("first half hour: %d samples, want 31", n)
