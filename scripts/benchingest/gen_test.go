@@ -13,6 +13,7 @@ import (
 	"github.com/lightmetrics/lightmetrics/pkg/batch"
 	"github.com/lightmetrics/lightmetrics/pkg/codec"
 	"github.com/lightmetrics/lightmetrics/pkg/limits"
+	"github.com/lightmetrics/lightmetrics/scripts/benchutil"
 )
 
 // TestGeneratorBatches checks that every generated batch is one the
@@ -43,7 +44,7 @@ func TestGeneratorBatches(t *testing.T) {
 		{700, 4, 100}, // mostly processes
 	} {
 		t.Run(fmt.Sprintf("%dx%d-agent%d", tc.series, tc.samples, tc.agent), func(t *testing.T) {
-			g, err := newGenerator("bench-001", tc.agent, genOptions{
+			g, err := benchutil.NewHostGen("bench-001", tc.agent, benchutil.GenOptions{
 				SeriesPerBatch: tc.series, SamplesPerSeries: tc.samples, StepMs: 10, StartMs: 1_700_000_000_000, FirstSeq: 1,
 			})
 			if err != nil {
@@ -51,7 +52,7 @@ func TestGeneratorBatches(t *testing.T) {
 			}
 			lastTs := map[string]int64{}
 			for want := uint64(1); want <= 3; want++ {
-				b := g.next(1_700_000_000_000_000_000 + int64(want))
+				b := g.Next(1_700_000_000_000_000_000 + int64(want))
 				if b.Seq != want {
 					t.Fatalf("seq %d, want %d", b.Seq, want)
 				}
@@ -116,18 +117,18 @@ func TestRWPlan(t *testing.T) {
 		{1, 1, 2000, 1},
 	} {
 		t.Run(fmt.Sprintf("%dx%d-max%d", tc.series, tc.samples, tc.max), func(t *testing.T) {
-			g, err := newGenerator("bench-042", 42, genOptions{SeriesPerBatch: tc.series, SamplesPerSeries: tc.samples, StepMs: 10, StartMs: 1000, FirstSeq: 1})
+			g, err := benchutil.NewHostGen("bench-042", 42, benchutil.GenOptions{SeriesPerBatch: tc.series, SamplesPerSeries: tc.samples, StepMs: 10, StartMs: 1000, FirstSeq: 1})
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := newRWPlan(g, tc.max)
+			p, err := newRWPlan(g, "bench-042", tc.max)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if len(p.reqs) != tc.wantReqs {
 				t.Fatalf("%d requests, want %d", len(p.reqs), tc.wantReqs)
 			}
-			b := g.next(0)
+			b := g.Next(0)
 			p.fill(b)
 			// What the requests carry, per series identity, in order.
 			got := map[string][]batch.Sample{}

@@ -43,7 +43,7 @@ type loadConfig struct {
 	URL        string
 	Label      string
 	Agents     []agentCred
-	Gen        genOptions
+	Gen        benchutil.GenOptions
 	MaxPerSend int
 	Duration   time.Duration
 	Warmup     time.Duration
@@ -88,7 +88,7 @@ type sender struct {
 	cred   agentCred
 	client *http.Client
 	enc    *codec.Encoder
-	gen    *generator
+	gen    *benchutil.HostGen
 	plan   *rwPlan // remote-write only
 	// interval is the pacing of this agent's batches (0: closed loop);
 	// offset spreads the agents' schedules over one interval.
@@ -111,7 +111,7 @@ func runLoad(ctx context.Context, cfg *loadConfig) (*summary, error) {
 	for i, cred := range cfg.Agents {
 		gen := cfg.Gen
 		gen.FirstSeq += cred.SeqBase
-		g, err := newGenerator(cred.ID, i, gen)
+		g, err := benchutil.NewHostGen(cred.ID, i, gen)
 		if err != nil {
 			return nil, fmt.Errorf("load: agent %s: %w", cred.ID, err)
 		}
@@ -121,7 +121,7 @@ func runLoad(ctx context.Context, cfg *loadConfig) (*summary, error) {
 			s.offset = s.interval * time.Duration(i) / time.Duration(len(cfg.Agents))
 		}
 		if cfg.Target == targetRemoteWrite {
-			if s.plan, err = newRWPlan(g, cfg.MaxPerSend); err != nil {
+			if s.plan, err = newRWPlan(g, cred.ID, cfg.MaxPerSend); err != nil {
 				return nil, fmt.Errorf("load: agent %s: %w", cred.ID, err)
 			}
 		}
@@ -290,7 +290,7 @@ func (s *sender) loop(ctx context.Context, st *agentStats, start, measureFrom, s
 			return
 		}
 		built := time.Now()
-		b := s.gen.next(built.UnixNano())
+		b := s.gen.Next(built.UnixNano())
 		var bodies [][]byte
 		if s.cfg.Target == targetRemoteWrite {
 			s.plan.fill(b)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/lightmetrics/lightmetrics/pkg/ingest"
 	"github.com/lightmetrics/lightmetrics/pkg/tokens"
+	"github.com/lightmetrics/lightmetrics/scripts/benchutil"
 )
 
 // memAppender stores records in memory and counts what it stored, so the
@@ -96,7 +97,7 @@ func TestLoadAgainstIngest(t *testing.T) {
 
 			cfg := &loadConfig{
 				Target: tc.target, URL: srv.URL + tc.path, Agents: creds,
-				Gen:        genOptions{SeriesPerBatch: 50, SamplesPerSeries: 4, StepMs: 10, StartMs: time.Now().UnixMilli(), FirstSeq: 1},
+				Gen:        benchutil.GenOptions{SeriesPerBatch: 50, SamplesPerSeries: 4, StepMs: 10, StartMs: time.Now().UnixMilli(), FirstSeq: 1},
 				MaxPerSend: 120, // 200 samples a batch: two requests
 				Duration:   100 * time.Millisecond, Timeout: 5 * time.Second,
 				TLS:  srv.Client().Transport.(*http.Transport).TLSClientConfig,

@@ -40,6 +40,7 @@ import (
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/lightmetrics/lightmetrics/pkg/tlsutil"
+	"github.com/lightmetrics/lightmetrics/scripts/benchutil"
 )
 
 // Exit codes, as the lightmetrics binary uses them.
@@ -210,7 +211,7 @@ func (f *loadFlags) config() (*loadConfig, error) {
 		Target: f.target, Label: f.label, MaxPerSend: f.maxPerSend,
 		Duration: f.duration, Warmup: f.warmup, Timeout: f.timeout,
 		HTTP1: f.http1, ServerPID: f.serverPID, Rate: f.rate,
-		Gen: genOptions{
+		Gen: benchutil.GenOptions{
 			SeriesPerBatch: f.seriesPerBatch, SamplesPerSeries: f.samplesPerSeries,
 			StepMs: f.step.Milliseconds(), FirstSeq: f.seqStart,
 			// A quarter of an hour in the past: a run at any plausible rate

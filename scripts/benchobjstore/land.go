@@ -18,6 +18,7 @@ import (
 	"github.com/lightmetrics/lightmetrics/pkg/objstore/s3"
 	"github.com/lightmetrics/lightmetrics/pkg/segment"
 	"github.com/lightmetrics/lightmetrics/pkg/spool"
+	"github.com/lightmetrics/lightmetrics/scripts/benchutil"
 )
 
 // landOptions shape the landing-throughput phase.
@@ -136,14 +137,14 @@ func fillSpool(ctx context.Context, sp *spool.Spool, o landOptions) (int, int64,
 	startMs := time.Now().Add(-24 * time.Hour).UnixMilli()
 	for i := range o.Agents {
 		agentID := fmt.Sprintf("land-%03d", i)
-		g, err := newHostGen(agentID, i, o.SeriesPerBatch, o.SamplesPerSeries, 10_000, startMs)
+		g, err := benchutil.NewHostGen(agentID, i, benchutil.GenOptions{SeriesPerBatch: o.SeriesPerBatch, SamplesPerSeries: o.SamplesPerSeries, StepMs: 10_000, StartMs: startMs})
 		if err != nil {
 			return 0, 0, err
 		}
 		wg.Go(func() {
 			for ctx.Err() == nil && bytes.Load() < o.TargetBytes {
 				now := time.Now().UnixNano()
-				b := g.next(now)
+				b := g.Next(now)
 				body, err := enc.Encode(b)
 				if err == nil {
 					_, _, err = sp.Append(ctx, spool.KindAgent, agentID, b.Seq, now, body)

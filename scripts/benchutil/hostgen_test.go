@@ -1,4 +1,4 @@
-package main
+package benchutil
 
 import (
 	"testing"
@@ -9,14 +9,14 @@ import (
 
 func TestHostGenShape(t *testing.T) {
 	for _, tc := range []struct{ idx, series, samples int }{{0, 200, 10}, {2, 7, 1}, {1, 500, 3}} {
-		g, err := newHostGen("h", tc.idx, tc.series, tc.samples, 10_000, 1_000_000)
+		g, err := NewHostGen("h", tc.idx, GenOptions{SeriesPerBatch: tc.series, SamplesPerSeries: tc.samples, StepMs: 10_000, StartMs: 1_000_000})
 		if err != nil {
 			t.Fatal(err)
 		}
 		prev := map[int]float64{}
 		lastTs := int64(0)
 		for n := range 3 {
-			b := g.next(int64(n))
+			b := g.Next(int64(n))
 			if b.Seq != uint64(n+1) || len(b.Series) != tc.series {
 				t.Fatalf("%+v batch %d: seq %d, %d series", tc, n, b.Seq, len(b.Series))
 			}
@@ -42,7 +42,7 @@ func TestHostGenShape(t *testing.T) {
 			}
 		}
 	}
-	if _, err := newHostGen("h", 0, 0, 10, 10_000, 0); err == nil {
+	if _, err := NewHostGen("h", 0, GenOptions{SeriesPerBatch: 0, SamplesPerSeries: 10, StepMs: 10_000, StartMs: 0}); err == nil {
 		t.Fatal("zero series accepted")
 	}
 }
@@ -50,7 +50,7 @@ func TestHostGenShape(t *testing.T) {
 // TestHostGenEncodes checks the batches are valid for the codec and that
 // every series of a batch is distinct, as the collector requires.
 func TestHostGenEncodes(t *testing.T) {
-	g, err := newHostGen("web-1", 1, 200, 10, 10_000, 1_000_000)
+	g, err := NewHostGen("web-1", 1, GenOptions{SeriesPerBatch: 200, SamplesPerSeries: 10, StepMs: 10_000, StartMs: 1_000_000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +59,7 @@ func TestHostGenEncodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer enc.Close()
-	b := g.next(1)
+	b := g.Next(1)
 	seen := map[string]bool{}
 	for _, s := range b.Series {
 		key := s.Name
