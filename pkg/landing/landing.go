@@ -214,6 +214,14 @@ func backoff(failures int, max time.Duration) time.Duration {
 func (l *Lander) LandAll(ctx context.Context) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	n, err := l.landAll(ctx)
+	if err != nil {
+		l.m.failures.Inc()
+	}
+	return n, err
+}
+
+func (l *Lander) landAll(ctx context.Context) (int, error) {
 	s, err := l.load()
 	if err != nil {
 		return 0, err
@@ -235,7 +243,6 @@ func (l *Lander) LandAll(ctx context.Context) (int, error) {
 		}
 		if s.Pending != nil {
 			if err := l.finishPending(ctx, &s); err != nil {
-				l.m.failures.Inc()
 				return n, err
 			}
 			n++
@@ -247,7 +254,6 @@ func (l *Lander) LandAll(ctx context.Context) (int, error) {
 		}
 		seg, err := l.collect(ctx, s.Landed+1, end)
 		if err != nil {
-			l.m.failures.Inc()
 			return n, err
 		}
 		if len(seg.Records) == 0 {
@@ -259,11 +265,9 @@ func (l *Lander) LandAll(ctx context.Context) (int, error) {
 		s.Pending = &Pending{First: first.SpoolSeq, Last: last.SpoolSeq,
 			Key: segment.BatchKey(l.o.Collector, first.ReceivedNs, first.SpoolSeq, last.SpoolSeq)}
 		if err := l.save(ctx, s); err != nil {
-			l.m.failures.Inc()
 			return n, err
 		}
 		if err := l.upload(ctx, &s, seg); err != nil {
-			l.m.failures.Inc()
 			return n, err
 		}
 		n++
